@@ -1,0 +1,5 @@
+"""``python -m analytics_cli``."""
+
+from analytics_cli.app import main
+
+main()

@@ -1,0 +1,246 @@
+"""The ``analytics`` command line: parses options, calls the framework, renders with rich.
+
+No business logic lives here. This is the one place that turns errors into words: an
+:class:`~analytics_framework.errors.AnalyticsError` becomes one line on stderr naming the fix,
+with exit code 2 for usage errors and 1 for failures.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from analytics_cli import render
+from analytics_framework import pipeline
+from analytics_framework.dates import check_range, parse_day
+from analytics_framework.errors import AnalyticsError, ConfigurationError, LakeError
+from analytics_framework.reports import REPORTS, ReportResult, get_report, run_report
+from analytics_framework.settings import Settings, load_settings
+from analytics_framework.sources import SOURCES, get_source
+from analytics_framework.storage.lake import Lake
+
+app = typer.Typer(
+    name="analytics",
+    help="Conversation Analytics: collect conversations into a Parquet lake and report on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+SOURCE_HELP = "Source: " + ", ".join(f"{n} ({c.description})" for n, c in SOURCES.items())
+
+LakeOpt = Annotated[
+    str | None, typer.Option("--lake", help="Lake folder or s3://bucket/prefix [./lake].")
+]
+TzOpt = Annotated[
+    str | None, typer.Option("--timezone", help="IANA zone for days and periods [UTC].")
+]
+StartOpt = Annotated[
+    str | None, typer.Option("--start-date", help="First day (YYYY-MM-DD), inclusive.")
+]
+EndOpt = Annotated[
+    str | None, typer.Option("--end-date", help="Day after the last one (YYYY-MM-DD).")
+]
+BatchOpt = Annotated[
+    int | None, typer.Option("--batch-size", help="Conversations per batch [1000].")
+]
+ColumnMapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--column-map", help="files source: CANONICAL=YOURS, repeatable."),
+]
+PeriodOpt = Annotated[
+    str, typer.Option("--period", help="daily, weekly (Monday-based) or monthly.")
+]
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Only this org (brand, page, app).")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="'org' for a row per period and org.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", help="Write the report to this file.")
+]
+FORMATS = ("table", "json", "csv")
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run ``fn``; turn framework errors into one line on stderr and an exit code."""
+    try:
+        return fn()
+    except AnalyticsError as exc:
+        err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; the lake holds only whole partitions — re-run the same command")
+        raise typer.Exit(130) from None
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _collect(
+    source: str,
+    path: str | None,
+    settings: Settings,
+    start: str | None,
+    end: str | None,
+    column_map: list[str] | None,
+) -> pipeline.RunSummary:
+    start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
+    check_range(start_d, end_d)
+    src = get_source(source)(path, settings, {"column_map": column_map})  # type: ignore[dict-item]
+    lake = Lake(settings.lake_uri)
+    with render.batch_progress(err, source) as on_batch:
+        summary = pipeline.collect(
+            src,
+            lake,
+            batch_size=settings.batch_size,
+            timezone=settings.timezone,
+            start=start_d,
+            end=end_d,
+            on_batch=on_batch,
+        )
+    render.run_summary(out, summary)
+    return summary
+
+
+def _report(
+    settings: Settings,
+    name: str,
+    period: str,
+    start: str | None,
+    end: str | None,
+    org: str | None,
+    by: str | None,
+    fmt: str,
+    output: Path | None,
+) -> ReportResult:
+    if fmt not in FORMATS:
+        raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
+    check_range(start_d, end_d)
+    result = run_report(
+        get_report(name),
+        Lake(settings.lake_uri),
+        period=period,
+        start=start_d,
+        end=end_d,
+        org=org,
+        by=by,
+        timezone=settings.timezone,
+    )
+    text = {"json": result.to_json, "csv": result.to_csv}.get(fmt)
+    if output is not None:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text() if text else result.to_csv(), encoding="utf-8")
+        except OSError as exc:
+            raise LakeError(
+                f"cannot write --output {output}: {exc.strerror}", "choose a writable path"
+            ) from None
+        err.print(f"report written to {output}")
+    if fmt == "table":
+        render.report_table(out, result)
+    elif output is None and text:
+        sys.stdout.write(text())
+    return result
+
+
+@app.command()
+def collect(
+    path: Annotated[str | None, typer.Argument(help="Input file, folder or glob.")] = None,
+    source: Annotated[str, typer.Option("--source", help=SOURCE_HELP)] = "twcs",
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    batch_size: BatchOpt = None,
+    lake: LakeOpt = None,
+    timezone: TzOpt = None,
+    column_map: ColumnMapOpt = None,
+) -> None:
+    """Extract, transform and load conversations into the lake.
+
+    Example: analytics collect --source files ./exports/ --start-date 2024-01-01
+    """
+
+    def go() -> None:
+        settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
+        _collect(source, path, settings, start_date, end_date, column_map)
+
+    _guard(go)
+
+
+@app.command()
+def report(
+    name: Annotated[
+        str, typer.Argument(help="Report: " + ", ".join(REPORTS) + ".")
+    ] = "overview",
+    period: PeriodOpt = "daily",
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    org: OrgOpt = None,
+    by: ByOpt = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    lake: LakeOpt = None,
+    timezone: TzOpt = None,
+) -> None:
+    """Compute a report over the lake with DuckDB.
+
+    Example: analytics report --period weekly --by org --format csv --output weekly.csv
+    """
+    _guard(
+        lambda: _report(
+            _settings(lake_uri=lake, timezone=timezone),
+            name,
+            period,
+            start_date,
+            end_date,
+            org,
+            by,
+            fmt,
+            output,
+        )
+    )
+
+
+@app.command()
+def run(
+    path: Annotated[
+        str | None, typer.Argument(help="Input; default: the bundled TWCS sample.")
+    ] = None,
+    source: Annotated[str, typer.Option("--source", help=SOURCE_HELP)] = "twcs",
+    period: PeriodOpt = "monthly",
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    org: OrgOpt = None,
+    by: ByOpt = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    batch_size: BatchOpt = None,
+    lake: LakeOpt = None,
+    timezone: TzOpt = None,
+    column_map: ColumnMapOpt = None,
+) -> None:
+    """The main job: collect (the bundled sample by default), then report.
+
+    Example: analytics run            (real Twitter support threads, no settings needed)
+    """
+
+    def go() -> None:
+        settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
+        _collect(source, path, settings, start_date, end_date, column_map)
+        _report(settings, "overview", period, start_date, end_date, org, by, fmt, output)
+
+    _guard(go)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,103 @@
+"""The canonical tables (DESIGN.md, "Canonical tables") as polars schemas, and shared constants.
+
+All timestamps are ``Datetime("us", "UTC")``; durations are float64 seconds; ids are strings
+prefixed with their source (``twcs:…``) so that sources never collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+
+METRIC_VERSION = 1
+"""Version of the metric definitions in DESIGN.md; written into every report and export."""
+
+ROLES = ("customer", "agent", "bot", "system")
+"""Message roles. Only ``agent`` (a human) counts as a reply."""
+
+ROLE_ORDER = {"customer": 0, "bot": 1, "system": 2, "agent": 3}
+"""Tie-break at equal ``sent_at``: a question sorts before a reply sent in the same instant."""
+
+TS = pl.Datetime("us", "UTC")
+
+MESSAGE_SCHEMA: dict[str, pl.DataType] = {
+    "message_id": pl.String(),
+    "conversation_id": pl.String(),
+    "source": pl.String(),
+    "org_id": pl.String(),
+    "sent_at": TS,
+    "role": pl.String(),
+    "sender_id": pl.String(),
+    "text": pl.String(),
+    "attributes": pl.String(),
+}
+
+CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
+    "conversation_id": pl.String(),
+    "source": pl.String(),
+    "org_id": pl.String(),
+    "customer_id": pl.String(),
+    "agent_ids": pl.List(pl.String()),
+    "started_at": TS,
+    "ended_at": TS,
+    "message_count": pl.Int64(),
+    "customer_messages": pl.Int64(),
+    "agent_messages": pl.Int64(),
+    "bot_messages": pl.Int64(),
+    "first_response_s": pl.Float64(),
+    "avg_response_s": pl.Float64(),
+    "response_count": pl.Int64(),
+    "response_times_s": pl.List(pl.Float64()),
+    "resolution_s": pl.Float64(),
+    "status": pl.String(),
+    "csat_rating": pl.Int64(),
+    "attributes": pl.String(),
+}
+"""``response_times_s`` holds every reply's response time so reports can give median / p90 over
+replies (DESIGN.md: "a report's average is over replies")."""
+
+PARTITION_COLUMNS = ("year", "month", "day")
+
+TABLES = ("conversations", "messages")
+"""Tables the collect stage writes, each partitioned by the conversation's start day."""
+
+RESOLVED_STATUSES = ("resolved", "closed", "solved", "done")
+"""Source ``status`` values that mark a conversation resolved (for ``resolution_s``)."""
+
+
+def empty_messages() -> pl.DataFrame:
+    """Return an empty frame with :data:`MESSAGE_SCHEMA`."""
+    return pl.DataFrame(schema=MESSAGE_SCHEMA)
+
+
+def stable_message_id(
+    prefix: str, conversation_id: str, sent_at_us: int | None, sender_id: str | None, text: str
+) -> str:
+    """Return a message id for a source that has none.
+
+    A BLAKE2b digest (8 bytes, hex) of (conversation_id, sent_at in microseconds, sender_id,
+    text), as DESIGN.md requires ("else a stable hash"), so that re-reading the same input always
+    yields the same id, across runs, machines and library versions.
+
+    Args:
+        prefix: the source prefix, e.g. ``"facebook:"``.
+        conversation_id: the conversation's canonical id.
+        sent_at_us: ``sent_at`` as microseconds since the epoch (UTC), or None.
+        sender_id: the sender, or None.
+        text: the message text.
+    """
+    key = "\x1f".join((conversation_id, str(sent_at_us), sender_id or "", text or ""))
+    return prefix + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def stable_message_id_expr(prefix: str) -> pl.Expr:
+    """Polars expression applying :func:`stable_message_id` to the canonical columns."""
+    return pl.struct(
+        "conversation_id", pl.col("sent_at").dt.epoch("us").alias("us"), "sender_id", "text"
+    ).map_elements(
+        lambda r: stable_message_id(
+            prefix, r["conversation_id"] or "", r["us"], r["sender_id"], r["text"]
+        ),
+        return_dtype=pl.String,
+    )

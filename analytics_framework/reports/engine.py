@@ -1,0 +1,186 @@
+"""Running report SQL with DuckDB over the lake, and writing the results.
+
+Each report is one SQL file in ``reports/sql/``. The engine opens an in-memory DuckDB, defines a
+view per lake table over its Hive-partitioned Parquet files (partition columns typed as
+integers), fills the SQL's whitelisted placeholders (period unit, grouping keys) and binds the
+user's values as parameters, never as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from analytics_framework.errors import ConfigurationError, LakeError
+from analytics_framework.model import METRIC_VERSION
+from analytics_framework.dates import day_range_utc
+from analytics_framework.storage.lake import Lake
+
+PERIOD_UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
+"""Report periods → DuckDB ``date_trunc`` units (weeks start on Monday, ISO 8601)."""
+
+GROUPINGS = {None: "period", "org": "period, org_id"}
+
+
+@dataclass(frozen=True)
+class Report:
+    """A named report: its SQL file and a one-line description."""
+
+    name: str
+    sql_file: str
+    description: str
+
+    def sql(self) -> str:
+        """The report's SQL text, from the package."""
+        return resources.files("analytics_framework.reports").joinpath("sql", self.sql_file).read_text()
+
+
+@dataclass
+class ReportResult:
+    """A computed report.
+
+    Attributes:
+        rows: one dict per period (and org), durations in seconds, ``period`` an ISO date.
+    """
+
+    report: str
+    period: str
+    timezone: str
+    filters: dict[str, Any]
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    metric_version: int = METRIC_VERSION
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The report as a JSON document carrying the metric-definition version."""
+        doc = {
+            "report": self.report,
+            "metric_version": self.metric_version,
+            "period": self.period,
+            "timezone": self.timezone,
+            "filters": self.filters,
+            "rows": self.rows,
+        }
+        return json.dumps(doc, indent=2, default=str) + "\n"
+
+    def to_csv(self) -> str:
+        """The report as CSV; every row carries ``metric_version``."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        return buf.getvalue()
+
+
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB with a view per lake table present (``conversations``, ``messages``).
+
+    Raises:
+        LakeError: the lake has no ``conversations`` table yet.
+    """
+    if not lake.exists("conversations"):
+        raise LakeError(
+            f"the lake at {lake.uri} has no conversations yet",
+            "run 'analytics collect' (or 'analytics run') first, or pass --lake",
+        )
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for table in ("conversations", "messages"):
+        if lake.exists(table):
+            glob = lake.table_glob(table).replace("'", "''")
+            con.execute(
+                f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
+                "hive_partitioning = true, union_by_name = true, "
+                "hive_types = {'year': INTEGER, 'month': INTEGER, 'day': INTEGER})"
+            )
+    return con
+
+
+def run_report(
+    report: Report,
+    lake: Lake,
+    *,
+    period: str = "daily",
+    start: date | None = None,
+    end: date | None = None,
+    org: str | None = None,
+    by: str | None = None,
+    timezone: str = "UTC",
+) -> ReportResult:
+    """Compute ``report`` over ``lake``.
+
+    Args:
+        report: the report to run.
+        lake: the lake to read.
+        period: ``daily``, ``weekly`` (Monday-based) or ``monthly``.
+        start: first day included, in ``timezone`` (conversations by start time), or None.
+        end: first day excluded (half-open range), or None.
+        org: only this org (brand / page / app), or None for all.
+        by: ``org`` for one row per period and org, or None.
+        timezone: IANA zone in which days, weeks and months are cut.
+
+    Returns:
+        The :class:`ReportResult`.
+
+    Raises:
+        ConfigurationError: unknown period or grouping.
+        LakeError: the lake is empty or unreadable.
+    """
+    if period not in PERIOD_UNITS:
+        raise ConfigurationError(
+            f"unknown period {period!r}", f"use one of: {', '.join(PERIOD_UNITS)}"
+        )
+    if by not in GROUPINGS:
+        raise ConfigurationError(f"unknown --by {by!r}", "use --by org, or leave it out")
+    keys = GROUPINGS[by]
+    sql = report.sql().format(
+        unit=PERIOD_UNITS[period],
+        keys=keys,
+        org_expr="org_id" if by == "org" else "CAST(NULL AS VARCHAR)",
+        metric_version=METRIC_VERSION,
+    )
+    t_start, t_end = day_range_utc(start, end, timezone)
+    params = {
+        "tz": timezone,
+        "start": t_start,
+        "end": t_end,
+        "org": org,
+        "first_day": None if start is None else start - timedelta(days=1),
+        "last_day": None if end is None else end + timedelta(days=1),
+    }
+    con = connect(lake)
+    try:
+        cur = con.execute(sql, params)
+        columns = [d[0] for d in cur.description]
+        rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
+    except duckdb.Error as exc:
+        raise LakeError(
+            f"report {report.name} failed on {lake.uri}: {str(exc).splitlines()[0]}",
+            "check that the lake was written by this version of analytics (re-run collect)",
+        ) from None
+    finally:
+        con.close()
+    for row in rows:
+        row["period"] = row["period"].isoformat() if row.get("period") else None
+    return ReportResult(
+        report=report.name,
+        period=period,
+        timezone=timezone,
+        filters={
+            "start_date": start.isoformat() if start else None,
+            "end_date": end.isoformat() if end else None,
+            "org": org,
+            "by": by,
+        },
+        columns=columns,
+        rows=rows,
+    )

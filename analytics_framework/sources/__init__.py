@@ -1,0 +1,30 @@
+"""Source registry: every source, by name. The CLI's ``--source`` choices come from here."""
+
+from __future__ import annotations
+
+from analytics_framework.errors import UnknownNameError
+from analytics_framework.sources.base import Source, SourceBatch
+from analytics_framework.sources.facebook import FacebookSource
+from analytics_framework.sources.files import FilesSource
+from analytics_framework.sources.twcs import TwcsSource
+
+SOURCES: dict[str, type[Source]] = {
+    cls.name: cls for cls in (TwcsSource, FacebookSource, FilesSource)
+}
+
+
+def get_source(name: str) -> type[Source]:
+    """Return the source class registered as ``name``.
+
+    Raises:
+        UnknownNameError: no such source; the message lists the known ones.
+    """
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown source {name!r}", f"use one of: {', '.join(sorted(SOURCES))}"
+        ) from None
+
+
+__all__ = ["SOURCES", "Source", "SourceBatch", "get_source"]

@@ -1,0 +1,209 @@
+"""Canonical messages from JSONL, CSV or Parquet files (one file, a folder, or a glob).
+
+Columns (DESIGN.md ``messages``): required ``conversation_id``, ``sent_at``, ``role``, ``text``;
+optional ``message_id``, ``org_id``, ``sender_id``, ``attributes``, and the conversation-level
+``status`` and ``csat_rating`` (1–5). Files whose names differ are read through a column map,
+``--column-map sent_at=timestamp`` (canonical=yours). ``sent_at`` may be ISO 8601 text (offset or
+``Z``; naive means UTC) or a Parquet timestamp. Roles ``user``/``client`` read as customer,
+``operator``/``human`` as agent, ``assistant`` as bot. Ids get the ``files:`` prefix; a missing
+``message_id`` becomes a stable hash (:func:`~analytics_framework.model.stable_message_id`).
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import polars as pl
+
+from analytics_framework.errors import ConfigurationError, InputError, InputNotFoundError
+from analytics_framework.model import ROLES, stable_message_id_expr
+from analytics_framework.sources.base import (
+    Source,
+    first_reason,
+    parse_timestamp,
+    require_columns,
+)
+
+REQUIRED = ["conversation_id", "sent_at", "role", "text"]
+OPTIONAL = ["message_id", "org_id", "sender_id", "attributes", "status", "csat_rating"]
+ROLE_SYNONYMS = {
+    "user": "customer",
+    "client": "customer",
+    "operator": "agent",
+    "human": "agent",
+    "assistant": "bot",
+    "automated": "bot",
+}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def parse_column_map(pairs: list[str] | None) -> dict[str, str]:
+    """Parse ``["sent_at=timestamp", …]`` into ``{"sent_at": "timestamp"}``.
+
+    Raises:
+        ConfigurationError: a pair is not ``CANONICAL=YOURS`` or names an unknown column.
+    """
+    mapping: dict[str, str] = {}
+    for pair in pairs or []:
+        canonical, sep, theirs = pair.partition("=")
+        canonical, theirs = canonical.strip(), theirs.strip()
+        if not sep or not canonical or not theirs:
+            raise ConfigurationError(
+                f"--column-map {pair!r} is not CANONICAL=YOURS",
+                "write it like --column-map sent_at=timestamp",
+            )
+        if canonical not in REQUIRED + OPTIONAL:
+            raise ConfigurationError(
+                f"--column-map names unknown column {canonical!r}",
+                f"use one of: {', '.join(REQUIRED + OPTIONAL)}",
+            )
+        mapping[canonical] = theirs
+    return mapping
+
+
+class FilesSource(Source):
+    """Canonical messages from JSONL / CSV / Parquet files."""
+
+    name = "files"
+    description = "canonical messages in JSONL, CSV or Parquet (conversation_id, sent_at, role, text)"
+
+    def resolve_files(self, path: str) -> list[Path]:
+        """Accept a file, a folder (its supported files) or a glob."""
+        p = Path(path)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in FORMATS and f.is_file())
+        elif any(ch in path for ch in "*?["):
+            found = sorted(Path(f) for f in glob.glob(path, recursive=True) if Path(f).is_file())
+        elif p.is_file():
+            found = [p]
+        else:
+            raise InputNotFoundError(f"input not found: {path}", "check the path or glob")
+        if not found:
+            raise InputNotFoundError(
+                f"no .jsonl, .csv or .parquet files at {path}", "check the path or glob"
+            )
+        unknown = [f for f in found if f.suffix.lower() not in FORMATS]
+        if unknown:
+            raise InputError(
+                f"{unknown[0]} has an unsupported extension",
+                "use .jsonl/.ndjson, .csv or .parquet files",
+            )
+        return found
+
+    def _scan_one(self, path: Path) -> pl.LazyFrame:
+        fmt = FORMATS[path.suffix.lower()]
+        try:
+            if fmt == "parquet":
+                lf = pl.scan_parquet(path)
+            elif fmt == "csv":
+                lf = pl.scan_csv(path, infer_schema=False)
+            else:
+                lf = pl.scan_ndjson(path, infer_schema_length=1000)
+            names = lf.collect_schema().names()
+        except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(
+                f"cannot read {path} as {fmt}: {str(exc).strip().splitlines()[0]}",
+                f"check that the file is valid {fmt}",
+            ) from None
+        mapping = parse_column_map(self.options.get("column_map"))  # type: ignore[arg-type]
+        renames = {theirs: canonical for canonical, theirs in mapping.items() if theirs in names}
+        cols = [renames.get(n, n) for n in names]
+        require_columns(cols, REQUIRED, str(path), "files")
+        lf = lf.rename(renames)
+        schema = lf.collect_schema()
+        sent = schema["sent_at"]
+        if isinstance(sent, pl.Datetime):
+            sent_at = (
+                pl.col("sent_at").dt.replace_time_zone("UTC")
+                if sent.time_zone is None
+                else pl.col("sent_at").dt.convert_time_zone("UTC")
+            ).dt.cast_time_unit("us")
+        else:
+            sent_at = parse_timestamp(pl.col("sent_at"))
+        present = [c for c in REQUIRED + OPTIONAL if c in cols]
+        return lf.select(
+            *[pl.col(c).cast(pl.String) for c in present],
+            *[pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL if c not in cols],
+            _sent_at=sent_at,
+            _record=pl.format(
+                "{} row {}", pl.lit(path.name), pl.int_range(1, pl.len() + 1)
+            ),
+        )
+
+    def scan(self) -> pl.LazyFrame:
+        """Scan every file lazily into one frame of string columns."""
+        return pl.concat([self._scan_one(f) for f in self.files], how="vertical_relaxed")
+
+    def reject_reason(self) -> pl.Expr:
+        """Missing conversation id, unparsable time, unknown role, bad CSAT."""
+        role = self._role()
+        csat = pl.col("csat_rating").cast(pl.Int64, strict=False)
+        return first_reason(
+            (
+                pl.col("conversation_id").is_null() | (pl.col("conversation_id") == ""),
+                "conversation_id is missing",
+            ),
+            (pl.col("_sent_at").is_null(), "sent_at is missing or not an ISO 8601 time"),
+            (~role.is_in(list(ROLES)) | role.is_null(), f"role is not one of {', '.join(ROLES)}"),
+            (
+                pl.col("csat_rating").is_not_null() & ~csat.is_between(1, 5),
+                "csat_rating is not an integer 1-5",
+            ),
+        )
+
+    @staticmethod
+    def _role() -> pl.Expr:
+        r = pl.col("role").str.strip_chars().str.to_lowercase()
+        return r.replace(ROLE_SYNONYMS)
+
+    def canonical(self) -> dict[str, pl.Expr]:
+        """Canonical columns; ids prefixed with ``files:``."""
+        conv = pl.lit(self.prefix) + pl.col("conversation_id")
+        prefix = self.prefix
+
+        def fill_ids(s: pl.Series) -> pl.Series:
+            """Prefix given ids; hash (conversation, time, sender, text) only where missing."""
+            df = s.struct.unnest()
+            ids = df.get_column("message_id")
+            out = (prefix + ids).alias("message_id")
+            missing = ids.is_null().arg_true()
+            if missing.len():
+                hashed = df[missing].select(stable_message_id_expr(prefix)).to_series()
+                out = out.scatter(missing, hashed)
+            return out
+
+        message_id = pl.struct(
+            message_id=pl.col("message_id"),
+            conversation_id=conv,
+            sent_at=pl.col("_sent_at"),
+            sender_id=pl.col("sender_id"),
+            text=pl.col("text").fill_null(""),
+        ).map_batches(fill_ids, return_dtype=pl.String)
+        return {
+            "message_id": message_id,
+            "conversation_id": conv,
+            "source": pl.lit(self.name),
+            "org_id": pl.col("org_id"),
+            "sent_at": pl.col("_sent_at"),
+            "role": self._role(),
+            "sender_id": pl.col("sender_id"),
+            "text": pl.col("text").fill_null(""),
+            "attributes": pl.col("attributes"),
+            "conversation_status": pl.col("status"),
+            "csat_rating": pl.col("csat_rating").cast(pl.Int64, strict=False),
+        }
+
+    def empty(self) -> pl.DataFrame:
+        """Empty canonical frame with the conversation-level extras."""
+        return super().empty().with_columns(
+            conversation_status=pl.lit(None, dtype=pl.String),
+            csat_rating=pl.lit(None, dtype=pl.Int64),
+        )

@@ -1,0 +1,215 @@
+"""The Parquet lake: Hive-partitioned tables on a local folder or ``s3://bucket/prefix``.
+
+Layout (DESIGN.md)::
+
+    <lake>/<table>/year=YYYY/month=MM/day=DD/part-0.parquet
+    <lake>/_staging/<load_id>/<table>/batch-NNNNNN.parquet      (a load in progress)
+    <lake>/_rejected/source=<name>/<input>/part-NNNNNN.jsonl   (quarantined records)
+
+Each partition is exactly one file, so replacing a partition is replacing one file, which is
+atomic: locally a write to a hidden temporary file, ``fsync``, then ``os.replace``; on S3 a single
+PUT (or completed multipart upload), which S3 makes visible all at once. A reader therefore sees
+the old day or the new day, never half of one, and never both.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from analytics_framework.errors import LakeError
+
+PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})")
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One day partition, in the time zone the load used."""
+
+    year: int
+    month: int
+    day: int
+
+    @property
+    def path(self) -> str:
+        """Relative Hive path, ``year=YYYY/month=MM/day=DD``."""
+        return f"year={self.year:04d}/month={self.month:02d}/day={self.day:02d}"
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+
+
+class Lake:
+    """A lake rooted at a local folder or an S3 URI; the same code serves both.
+
+    Args:
+        uri: ``./lake``, ``/abs/path`` or ``s3://bucket/prefix``.
+        filesystem: a pyarrow filesystem to use instead of the one the URI implies (tests and
+            S3-compatible endpoints hand one in).
+    """
+
+    def __init__(self, uri: str, filesystem: pafs.FileSystem | None = None) -> None:
+        self.uri = uri
+        self.is_s3 = uri.startswith("s3://")
+        if self.is_s3:
+            self.root = uri[len("s3://") :].rstrip("/")
+            self.fs = filesystem or pafs.FileSystem.from_uri(uri)[0]
+        else:
+            self.root = str(Path(uri).expanduser().resolve())
+            self.fs = filesystem or pafs.LocalFileSystem()
+
+    # ---- paths -------------------------------------------------------------------------------
+
+    def path(self, *parts: str) -> str:
+        """Join ``parts`` under the lake root (filesystem path, no scheme)."""
+        return "/".join([self.root, *parts])
+
+    def partition_file(self, table: str, partition: Partition) -> str:
+        """The one Parquet file of ``table`` for ``partition``."""
+        return self.path(table, partition.path, "part-0.parquet")
+
+    def table_glob(self, table: str) -> str:
+        """A glob matching every partition file of ``table``, with scheme (for DuckDB)."""
+        prefix = "s3://" if self.is_s3 else ""
+        return f"{prefix}{self.path(table)}/year=*/month=*/day=*/*.parquet"
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def partitions(self, table: str) -> list[Partition]:
+        """Every partition that ``table`` has, sorted."""
+        selector = pafs.FileSelector(self.path(table), recursive=True, allow_not_found=True)
+        found = set()
+        for info in self._list(selector):
+            if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
+                m = PARTITION_RE.search(info.path)
+                if m and not Path(info.path).name.startswith("."):
+                    found.add(Partition(*(int(g) for g in m.groups())))
+        return sorted(found)
+
+    def read_partition(self, table: str, partition: Partition) -> pl.DataFrame | None:
+        """Return a partition's rows, or None when it does not exist."""
+        path = self.partition_file(table, partition)
+        try:
+            if self.fs.get_file_info(path).type != pafs.FileType.File:
+                return None
+            with self.fs.open_input_file(path) as fh:
+                return pl.from_arrow(pq.read_table(fh))  # type: ignore[return-value]
+        except OSError as exc:
+            raise LakeError(f"cannot read {path}: {exc}", "check the lake's permissions") from None
+
+    def read_table(self, table: str) -> pl.DataFrame:
+        """Read a whole table with its partition columns (small lakes, tests, exports)."""
+        frames = []
+        for part in self.partitions(table):
+            frame = self.read_partition(table, part)
+            if frame is not None:
+                frames.append(
+                    frame.with_columns(
+                        year=pl.lit(part.year, pl.Int32),
+                        month=pl.lit(part.month, pl.Int32),
+                        day=pl.lit(part.day, pl.Int32),
+                    )
+                )
+        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+
+    def exists(self, table: str) -> bool:
+        """Whether ``table`` has at least one partition."""
+        return bool(self.partitions(table))
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def write_parquet(self, path: str, frame: pl.DataFrame) -> None:
+        """Write ``frame`` to ``path`` atomically and durably; see the module docstring.
+
+        Raises:
+            LakeError: the file cannot be written.
+        """
+        try:
+            if self.is_s3:
+                buf = io.BytesIO()
+                frame.write_parquet(buf, compression="zstd", statistics=True)
+                with self.fs.open_output_stream(path) as out:
+                    out.write(buf.getvalue())
+                return
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            with tmp.open("wb") as fh:
+                frame.write_parquet(fh, compression="zstd", statistics=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            raise LakeError(
+                f"cannot write {path}: {exc}", "check free space and the lake's permissions"
+            ) from None
+
+    def write_partition(self, table: str, partition: Partition, frame: pl.DataFrame) -> None:
+        """Replace ``table``'s ``partition`` with ``frame`` (without partition columns)."""
+        self.write_parquet(self.partition_file(table, partition), frame)
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a small text file (quarantine, manifests) in one piece."""
+        try:
+            if not self.is_s3:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with self.fs.open_output_stream(path) as out:
+                out.write(text.encode("utf-8"))
+        except OSError as exc:
+            raise LakeError(f"cannot write {path}: {exc}", "check the lake's permissions") from None
+
+    def write_rejected(self, source: str, origin: str, seq: int, rejected: pl.DataFrame) -> str:
+        """Quarantine malformed records as JSON lines, one file per input and batch.
+
+        The file name is derived from the input, so re-loading the same input replaces its
+        quarantine file instead of adding another. Returns the file's path.
+        """
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(origin.split(",")[0]).name) or "input"
+        path = self.path("_rejected", f"source={source}", stem, f"part-{seq:06d}.jsonl")
+        lines = [
+            json.dumps({"source": source, "origin": origin, **row}, ensure_ascii=False)
+            for row in rejected.iter_rows(named=True)
+        ]
+        self.write_text(path, "\n".join(lines) + "\n")
+        return path
+
+    def delete(self, path: str) -> None:
+        """Delete a file or folder if present."""
+        try:
+            info = self.fs.get_file_info(path)
+            if info.type == pafs.FileType.Directory:
+                self.fs.delete_dir(path)
+            elif info.type == pafs.FileType.File:
+                self.fs.delete_file(path)
+        except OSError as exc:
+            raise LakeError(f"cannot delete {path}: {exc}", "check the lake's permissions") from None
+
+    def _list(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        try:
+            return self.fs.get_file_info(selector)
+        except OSError as exc:
+            raise LakeError(
+                f"cannot list {selector.base_dir}: {exc}", "check the lake location"
+            ) from None
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,125 @@
+"""Loading batches into the lake: stage each batch, then publish whole partitions.
+
+A batch's rows for every table are first *staged*: one Parquet file per table per batch under
+``<lake>/_staging/<load_id>/``, written durably. Publishing a partition merges its staged rows
+into the partition's existing file: existing rows of the same conversations are replaced (an
+upsert keyed by ``conversation_id``), the result is sorted by a fixed key and written over the
+old file atomically (:meth:`Lake.write_partition`). So loading the same input twice gives the
+same rows, and a conversation re-read with late messages replaces its old version.
+
+When a source yields batches in conversation-start order, a partition is complete once a batch
+starts on a later day, and is published then; staging never holds more than about a day. Other
+sources publish everything at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import polars as pl
+
+from analytics_framework.storage.lake import Lake, Partition
+
+SORT_KEYS = {
+    "conversations": ["started_at", "conversation_id"],
+    "messages": ["conversation_id", "sent_at", "message_id"],
+}
+"""Row order inside a partition file, so the same content is always written the same way."""
+
+UPSERT_KEY = "conversation_id"
+
+
+class PartitionLoader:
+    """Stages batches and publishes partitions of one load.
+
+    Args:
+        lake: where to write.
+        load_id: unique id of this load; names the staging folder.
+    """
+
+    def __init__(self, lake: Lake, load_id: str) -> None:
+        self.lake = lake
+        self.load_id = load_id
+        # staged file -> (table, partitions it still holds unpublished)
+        self._staged: dict[str, tuple[str, set[Partition]]] = {}
+        self.published: list[Partition] = []
+
+    def staging_path(self, *parts: str) -> str:
+        """Path under this load's staging folder."""
+        return self.lake.path("_staging", self.load_id, *parts)
+
+    def stage(self, seq: int, tables: dict[str, pl.DataFrame]) -> set[Partition]:
+        """Durably stage one batch; returns the partitions it touches.
+
+        Args:
+            seq: the batch's sequence number in this load.
+            tables: table name → rows carrying ``year``/``month``/``day`` columns.
+        """
+        touched: set[Partition] = set()
+        for table, frame in tables.items():
+            if frame.height == 0:
+                continue
+            parts = {
+                Partition(*row)
+                for row in frame.select("year", "month", "day").unique().iter_rows()
+            }
+            path = self.staging_path(table, f"batch-{seq:06d}.parquet")
+            self.lake.write_parquet(path, frame)
+            self._staged[path] = (table, parts)
+            touched |= parts
+        return touched
+
+    def pending(self) -> set[Partition]:
+        """Partitions staged and not yet published."""
+        out: set[Partition] = set()
+        for _table, parts in self._staged.values():
+            out |= parts
+        return out
+
+    def publish(self, before: Partition | None = None) -> list[Partition]:
+        """Publish staged partitions (all, or only those strictly before ``before``).
+
+        Returns:
+            The partitions published, sorted.
+        """
+        todo = sorted(p for p in self.pending() if before is None or p < before)
+        if not todo:
+            return []
+        by_table: dict[str, dict[Partition, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for path, (table, parts) in self._staged.items():
+            for part in parts & set(todo):
+                by_table[table][part].append(path)
+        for table, parts in by_table.items():
+            for part, paths in sorted(parts.items()):
+                self._publish_one(table, part, paths)
+        for path in list(self._staged):
+            table, parts = self._staged[path]
+            parts.difference_update(todo)
+            if not parts:
+                self.lake.delete(path)
+                del self._staged[path]
+        self.published.extend(todo)
+        return todo
+
+    def _publish_one(self, table: str, part: Partition, paths: list[str]) -> None:
+        new = pl.concat(
+            [self._read_staged(p, part) for p in sorted(paths)], how="vertical_relaxed"
+        ).drop("year", "month", "day")
+        old = self.lake.read_partition(table, part)
+        if old is not None and old.height:
+            keep = old.join(new.select(UPSERT_KEY).unique(), on=UPSERT_KEY, how="anti")
+            new = pl.concat([keep, new.select(old.columns)], how="vertical_relaxed")
+        self.lake.write_partition(table, part, new.sort(SORT_KEYS[table]))
+
+    def _read_staged(self, path: str, part: Partition) -> pl.DataFrame:
+        with self.lake.fs.open_input_file(path) as fh:
+            frame = pl.read_parquet(fh)
+        return frame.filter(
+            (pl.col("year") == part.year) & (pl.col("month") == part.month) & (pl.col("day") == part.day)
+        )
+
+    def finish(self) -> list[Partition]:
+        """Publish everything still staged and remove the staging folder."""
+        done = self.publish()
+        self.lake.delete(self.staging_path())
+        return done

@@ -1,0 +1,162 @@
+"""Per-conversation metrics (DESIGN.md, "Metric definitions (version 1)"), in polars.
+
+Input: canonical ``messages`` rows of *complete* conversations (a batch never splits one).
+Output: one ``conversations`` row per conversation, with :data:`~analytics_framework.model.
+CONVERSATION_SCHEMA`.
+
+How replies are found: messages are ordered by (sent_at, role order, message_id), the role
+order putting a customer message before an agent reply sent in the same instant. Each message
+gets ``segment`` = the number of human (``agent``) messages strictly before it. The customer
+messages of segment *s* are those after the *s*-th human reply; the first of them is
+``waiting_since``. The human message whose segment is *s* is the first reply after them, so it
+answers them, with response time ``sent_at − waiting_since``. A human message whose segment has
+no customer message (a second reply in a row, or an agent opening the conversation) answers
+nobody. Bot and system messages are neither replies nor questions: they never reset the wait.
+
+- ``first_response_s``: the first such response time, which is the first human reply after the
+  conversation's first customer message minus that message. Null when there is none: the
+  conversation is *unanswered* if it has customer messages.
+- ``avg_response_s``: mean of ``response_times_s``; ``response_count``: their number.
+- ``resolution_s``: ``ended_at − started_at`` when the source status marks it resolved
+  (:data:`~analytics_framework.model.RESOLVED_STATUSES`), else null.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analytics_framework.model import (
+    CONVERSATION_SCHEMA,
+    MESSAGE_SCHEMA,
+    RESOLVED_STATUSES,
+    ROLE_ORDER,
+)
+
+CONVERSATION_LEVEL_COLUMNS = ("conversation_status", "csat_rating", "conversation_attributes")
+"""Optional columns a source may add to message rows to carry conversation-level facts; the
+last non-null value in a conversation wins. They are not part of the ``messages`` table."""
+
+
+def order_messages(messages: pl.DataFrame) -> pl.DataFrame:
+    """Sort messages by conversation, then time, role order (questions first) and id."""
+    return (
+        messages.with_columns(
+            _role_rank=pl.col("role").replace_strict(ROLE_ORDER, default=9, return_dtype=pl.Int8)
+        )
+        .sort("conversation_id", "sent_at", "_role_rank", "message_id")
+        .drop("_role_rank")
+    )
+
+
+def reply_times(messages: pl.DataFrame) -> pl.DataFrame:
+    """Return one row per human reply that answered waiting customer messages.
+
+    Args:
+        messages: canonical messages of complete conversations, any order.
+
+    Returns:
+        Columns ``conversation_id``, ``replied_at``, ``waiting_since``, ``response_s`` (float
+        seconds), sorted by conversation and reply time.
+    """
+    m = order_messages(messages.select("conversation_id", "sent_at", "role", "message_id"))
+    is_agent = (pl.col("role") == "agent").cast(pl.Int32)
+    m = m.with_columns(segment=is_agent.cum_sum().over("conversation_id") - is_agent)
+    waiting = (
+        m.filter(pl.col("role") == "customer")
+        .group_by("conversation_id", "segment")
+        .agg(waiting_since=pl.col("sent_at").min())
+    )
+    return (
+        m.filter(pl.col("role") == "agent")
+        .join(waiting, on=["conversation_id", "segment"], how="inner")
+        .select(
+            "conversation_id",
+            replied_at=pl.col("sent_at"),
+            waiting_since=pl.col("waiting_since"),
+            response_s=(pl.col("sent_at") - pl.col("waiting_since")).dt.total_microseconds()
+            / 1_000_000,
+        )
+        .sort("conversation_id", "replied_at")
+    )
+
+
+def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
+    """Derive the ``conversations`` table from complete conversations' messages.
+
+    Args:
+        messages: canonical ``messages`` rows, optionally with the
+            :data:`CONVERSATION_LEVEL_COLUMNS`; every conversation complete.
+
+    Returns:
+        One row per conversation with :data:`~analytics_framework.model.CONVERSATION_SCHEMA`,
+        sorted by ``started_at`` then ``conversation_id``. Durations are seconds.
+    """
+    extra = {
+        c: pl.col(c).drop_nulls().last() for c in CONVERSATION_LEVEL_COLUMNS if c in messages
+    }
+    role = pl.col("role")
+    base = messages.group_by("conversation_id").agg(
+        source=pl.col("source").first(),
+        org_id=pl.col("org_id").drop_nulls().first(),
+        customer_id=pl.col("sender_id").filter(role == "customer").drop_nulls().first(),
+        agent_ids=pl.col("sender_id").filter(role == "agent").drop_nulls().unique().sort(),
+        started_at=pl.col("sent_at").min(),
+        ended_at=pl.col("sent_at").max(),
+        message_count=pl.len().cast(pl.Int64),
+        customer_messages=(role == "customer").sum().cast(pl.Int64),
+        agent_messages=(role == "agent").sum().cast(pl.Int64),
+        bot_messages=(role == "bot").sum().cast(pl.Int64),
+        **extra,
+    )
+    replies = (
+        reply_times(messages)
+        .group_by("conversation_id", maintain_order=True)
+        .agg(response_times_s=pl.col("response_s"))
+    )
+    status = (
+        pl.col("conversation_status") if "conversation_status" in extra else pl.lit(None)
+    ).cast(pl.String)
+    times = pl.col("response_times_s")
+    out = base.join(replies, on="conversation_id", how="left").with_columns(
+        response_times_s=times.fill_null(pl.lit([], dtype=pl.List(pl.Float64))),
+        first_response_s=times.list.first(),
+        avg_response_s=times.list.mean(),
+        response_count=times.list.len().fill_null(0).cast(pl.Int64),
+        status=status,
+        resolution_s=pl.when(status.str.to_lowercase().is_in(list(RESOLVED_STATUSES))).then(
+            (pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds() / 1_000_000
+        ),
+        csat_rating=(pl.col("csat_rating") if "csat_rating" in extra else pl.lit(None)),
+        attributes=(
+            pl.col("conversation_attributes")
+            if "conversation_attributes" in extra
+            else pl.lit(None)
+        ),
+    )
+    return (
+        out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()])
+        .sort("started_at", "conversation_id")
+    )
+
+
+def canonical_messages(messages: pl.DataFrame) -> pl.DataFrame:
+    """Return ``messages`` restricted to the canonical columns, typed and ordered."""
+    return order_messages(
+        messages.select([pl.col(c).cast(t) for c, t in MESSAGE_SCHEMA.items()])
+    )
+
+
+def with_partition(frame: pl.DataFrame, started_at: str, timezone: str) -> pl.DataFrame:
+    """Add Hive partition columns ``year``/``month``/``day`` (Int32) from a UTC timestamp column.
+
+    Args:
+        frame: any frame with the timestamp column.
+        started_at: name of the column holding the conversation's start (UTC).
+        timezone: IANA zone in which the day is taken (DESIGN.md: event time, UTC by default).
+    """
+    local = pl.col(started_at).dt.convert_time_zone(timezone)
+    return frame.with_columns(
+        year=local.dt.year().cast(pl.Int32),
+        month=local.dt.month().cast(pl.Int32),
+        day=local.dt.day().cast(pl.Int32),
+    )
