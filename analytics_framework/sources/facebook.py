@@ -87,6 +87,7 @@ class FacebookSource(Source):
             pl.coalesce(pl.col("AGENT_EMAIL"), pl.col("AGENT_USERNAME"))
         ).otherwise(pl.col("FB_CHAT_ID"))
         return {
+            "message_id": pl.lit(None, dtype=pl.String),  # filled in by split()
             "conversation_id": pl.lit(self.prefix) + pl.col("FB_CHAT_ID"),
             "source": pl.lit(self.name),
             "org_id": pl.lit(self.options.get("org_id"), dtype=pl.String),

@@ -4,7 +4,7 @@ Layout (DESIGN.md)::
 
     <lake>/<table>/year=YYYY/month=MM/day=DD/part-0.parquet
     <lake>/_staging/<load_id>/<table>/batch-NNNNNN.parquet      (a load in progress)
-    <lake>/_rejected/source=<name>/<input>/part-NNNNNN.jsonl   (quarantined records)
+    <lake>/_rejected/source=<name>/input=<file>/part-NNNNNN.jsonl   (quarantined records)
 
 Each partition is exactly one file, so replacing a partition is replacing one file, which is
 atomic: locally a write to a hidden temporary file, ``fsync``, then ``os.replace``; on S3 a single
@@ -175,7 +175,9 @@ class Lake:
         quarantine file instead of adding another. Returns the file's path.
         """
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(origin.split(",")[0]).name) or "input"
-        path = self.path("_rejected", f"source={source}", stem, f"part-{seq:06d}.jsonl")
+        path = self.path(
+            "_rejected", f"source={source}", f"input={stem}", f"part-{seq:06d}.jsonl"
+        )
         lines = [
             json.dumps({"source": source, "origin": origin, **row}, ensure_ascii=False)
             for row in rejected.iter_rows(named=True)

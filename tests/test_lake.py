@@ -1,0 +1,80 @@
+"""Loading is idempotent and partitions are replaced whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from analytics_framework.pipeline import collect
+from analytics_framework.settings import load_settings
+from analytics_framework.sources.files import FilesSource
+from analytics_framework.sources.twcs import TwcsSource
+from analytics_framework.storage.lake import Lake
+
+
+def lake_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def snapshot(lake: Lake) -> dict[str, pl.DataFrame]:
+    return {
+        "conversations": lake.read_table("conversations").sort("conversation_id"),
+        "messages": lake.read_table("messages").sort("message_id"),
+    }
+
+
+def test_collect_twice_gives_the_same_lake(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    collect(TwcsSource(None, load_settings()), lake, batch_size=100)
+    first, files = snapshot(lake), lake_files(tmp_path / "lake")
+    collect(TwcsSource(None, load_settings()), lake, batch_size=333)  # other batch cuts too
+    second = snapshot(lake)
+    assert lake_files(tmp_path / "lake") == files
+    assert not any("_staging" in f or f.endswith(".tmp") for f in files)
+    for table in first:
+        assert first[table].equals(second[table]), table
+    assert second["messages"]["message_id"].is_duplicated().sum() == 0
+
+
+def test_every_partition_is_one_file_named_by_day(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    collect(TwcsSource(None, load_settings()), lake)
+    files = lake_files(tmp_path / "lake")
+    assert "conversations/year=2017/month=10/day=31/part-0.parquet" in files
+    assert all(f.endswith("/part-0.parquet") for f in files)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    pl.DataFrame(rows).write_ndjson(path)
+
+
+def test_reloading_a_conversation_with_a_late_message_replaces_it(tmp_path):
+    base = [
+        {"conversation_id": "c1", "sent_at": "2024-03-04T09:00:00Z", "role": "customer",
+         "text": "hi", "message_id": "m1"},
+        {"conversation_id": "c2", "sent_at": "2024-03-04T10:00:00Z", "role": "customer",
+         "text": "hello", "message_id": "m3"},
+    ]
+    late = base + [
+        {"conversation_id": "c1", "sent_at": "2024-03-04T09:05:00Z", "role": "agent",
+         "text": "hey", "message_id": "m2"}
+    ]
+    lake = Lake(str(tmp_path / "lake"))
+    write_jsonl(tmp_path / "a.jsonl", base)
+    collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake)
+    write_jsonl(tmp_path / "a.jsonl", late[:1] + late[2:])  # only c1, now with its reply
+    collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake)
+    conv = lake.read_table("conversations").sort("conversation_id")
+    assert conv["conversation_id"].to_list() == ["files:c1", "files:c2"]  # c2 kept
+    assert conv["first_response_s"].to_list() == [300.0, None]
+    assert lake.read_table("messages").height == 3
+
+
+def test_timezone_moves_the_partition_day(tmp_path):
+    rows = [{"conversation_id": "c", "sent_at": "2024-03-04T23:30:00Z", "role": "customer",
+             "text": "late"}]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    lake = Lake(str(tmp_path / "lake"))
+    collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake, timezone="Europe/Paris")
+    assert [str(p) for p in lake.partitions("conversations")] == ["2024-03-05"]
