@@ -63,9 +63,7 @@ PeriodOpt = Annotated[
 OrgOpt = Annotated[str | None, typer.Option("--org", help="Only this org (brand, page, app).")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="'org' for a row per period and org.")]
 FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv.")]
-OutputOpt = Annotated[
-    Path | None, typer.Option("--output", help="Write the report to this file.")
-]
+OutputOpt = Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")]
 FORMATS = ("table", "json", "csv")
 
 
@@ -178,9 +176,7 @@ def collect(
 
 @app.command()
 def report(
-    name: Annotated[
-        str, typer.Argument(help="Report: " + ", ".join(REPORTS) + ".")
-    ] = "overview",
+    name: Annotated[str, typer.Argument(help="Report: " + ", ".join(REPORTS) + ".")] = "overview",
     period: PeriodOpt = "daily",
     start_date: StartOpt = None,
     end_date: EndOpt = None,
@@ -228,7 +224,7 @@ def run(
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
 ) -> None:
-    """The main job: collect (the bundled sample by default), then report.
+    """Run the main job: collect (the bundled sample by default), then report.
 
     Example: analytics run            (real Twitter support threads, no settings needed)
     """

@@ -21,15 +21,18 @@ def batch_progress(console: Console, source: str) -> Iterator[Callable[[BatchRep
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=None),
-        TextColumn("batch {task.fields[batch]} · {task.completed:,.0f} messages · "
-                   "{task.fields[conversations]:,} conversations · "
-                   "{task.fields[quarantined]:,} quarantined"),
+        TextColumn(
+            "batch {task.fields[batch]} · {task.completed:,.0f} messages · "
+            "{task.fields[conversations]:,} conversations · "
+            "{task.fields[quarantined]:,} quarantined"
+        ),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     )
-    task = progress.add_task(f"collect {source}", total=None, batch=0, conversations=0,
-                             quarantined=0)
+    task = progress.add_task(
+        f"collect {source}", total=None, batch=0, conversations=0, quarantined=0
+    )
     totals = {"conversations": 0, "quarantined": 0}
 
     def on_batch(b: BatchReport) -> None:
@@ -127,7 +130,7 @@ def report_table(console: Console, r: ReportResult) -> None:
             pad_edge=False,
             collapse_padding=True,
             title=f"{r.report} · {label} · {r.period} · {r.timezone} · "
-            f"metric definitions v{r.metric_version}"
+            f"metric definitions v{r.metric_version}",
         )
         cells = [[_fmt(c, row[c]) for c in keys + columns] for row in r.rows]
         for i, c in enumerate(keys + columns):

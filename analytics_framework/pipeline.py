@@ -151,7 +151,7 @@ def collect(
     if ordered is None:
         ordered = type(source).batches is Source.batches
     t_start, t_end = day_range_utc(start, end, timezone)
-    loader = PartitionLoader(lake, load_id)
+    loader = PartitionLoader(lake, load_id, keep_in_memory=ordered)
     for batch in source.batches(batch_size):
         summary.batches += 1
         summary.rows_read += batch.messages.height + batch.rejected.height

@@ -12,7 +12,10 @@ from analytics_framework.model import MESSAGE_SCHEMA
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BUNDLED_TWCS = (
-    Path(__file__).resolve().parents[1] / "analytics_framework" / "sources" / "data"
+    Path(__file__).resolve().parents[1]
+    / "analytics_framework"
+    / "sources"
+    / "data"
     / "twcs_sample.csv.gz"
 )
 T0 = datetime(2024, 3, 4, 9, 0, 0, tzinfo=UTC)  # a Monday
@@ -22,9 +25,7 @@ def msgs(conversation_id: str, *events: tuple[int, str], org: str = "acme") -> l
     """Messages of one conversation: events are (seconds after T0, role)."""
     rows = []
     for i, (sec, role) in enumerate(events):
-        sender = {"customer": "cust-" + conversation_id, "agent": "agent-1", "bot": "bot"}.get(
-            role
-        )
+        sender = {"customer": "cust-" + conversation_id, "agent": "agent-1", "bot": "bot"}.get(role)
         rows.append(
             {
                 "message_id": f"{conversation_id}-{i}",

@@ -48,9 +48,21 @@ def test_collect_then_report_json_and_csv_output(in_tmp):
     assert doc["metric_version"] == 1
     october = next(r for r in doc["rows"] if r["period"] == "2017-10-01")
     assert october["conversations"] == 1035 and october["messages"] == 3809
-    result = invoke("report", "--period", "weekly", "--by", "org", "--format", "csv",
-                    "--output", "out/weekly.csv", "--start-date", "2017-10-30",
-                    "--end-date", "2017-11-06")
+    result = invoke(
+        "report",
+        "--period",
+        "weekly",
+        "--by",
+        "org",
+        "--format",
+        "csv",
+        "--output",
+        "out/weekly.csv",
+        "--start-date",
+        "2017-10-30",
+        "--end-date",
+        "2017-11-06",
+    )
     assert result.exit_code == 0, result.output
     text = (in_tmp / "out" / "weekly.csv").read_text()
     assert text.startswith("period,org_id,conversations")
@@ -61,12 +73,14 @@ def test_report_org_filter(in_tmp):
     invoke("collect")
     result = invoke("report", "--period", "monthly", "--org", "sprintcare", "--format", "json")
     rows = json.loads(result.stdout)["rows"]
-    by_org = json.loads(invoke("report", "--period", "monthly", "--by", "org", "--format",
-                               "json").stdout)["rows"]
+    by_org = json.loads(
+        invoke("report", "--period", "monthly", "--by", "org", "--format", "json").stdout
+    )["rows"]
     sprint = [r for r in by_org if r["org_id"] == "sprintcare"]
     assert sprint and "org_id" not in rows[0]
     assert [(r["period"], r["conversations"]) for r in rows] == [
-        (r["period"], r["conversations"]) for r in sprint]
+        (r["period"], r["conversations"]) for r in sprint
+    ]
 
 
 def test_missing_file(in_tmp):
@@ -135,8 +149,12 @@ def test_collect_date_range_keeps_only_conversations_started_inside(in_tmp):
 
 
 def test_python_dash_m_and_help(in_tmp):
-    proc = subprocess.run([sys.executable, "-m", "analytics_cli", "--help"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics_cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0
     for cmd in ("collect", "report", "run"):
         assert cmd in proc.stdout

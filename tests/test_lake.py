@@ -51,14 +51,29 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def test_reloading_a_conversation_with_a_late_message_replaces_it(tmp_path):
     base = [
-        {"conversation_id": "c1", "sent_at": "2024-03-04T09:00:00Z", "role": "customer",
-         "text": "hi", "message_id": "m1"},
-        {"conversation_id": "c2", "sent_at": "2024-03-04T10:00:00Z", "role": "customer",
-         "text": "hello", "message_id": "m3"},
+        {
+            "conversation_id": "c1",
+            "sent_at": "2024-03-04T09:00:00Z",
+            "role": "customer",
+            "text": "hi",
+            "message_id": "m1",
+        },
+        {
+            "conversation_id": "c2",
+            "sent_at": "2024-03-04T10:00:00Z",
+            "role": "customer",
+            "text": "hello",
+            "message_id": "m3",
+        },
     ]
     late = base + [
-        {"conversation_id": "c1", "sent_at": "2024-03-04T09:05:00Z", "role": "agent",
-         "text": "hey", "message_id": "m2"}
+        {
+            "conversation_id": "c1",
+            "sent_at": "2024-03-04T09:05:00Z",
+            "role": "agent",
+            "text": "hey",
+            "message_id": "m2",
+        }
     ]
     lake = Lake(str(tmp_path / "lake"))
     write_jsonl(tmp_path / "a.jsonl", base)
@@ -72,8 +87,14 @@ def test_reloading_a_conversation_with_a_late_message_replaces_it(tmp_path):
 
 
 def test_timezone_moves_the_partition_day(tmp_path):
-    rows = [{"conversation_id": "c", "sent_at": "2024-03-04T23:30:00Z", "role": "customer",
-             "text": "late"}]
+    rows = [
+        {
+            "conversation_id": "c",
+            "sent_at": "2024-03-04T23:30:00Z",
+            "role": "customer",
+            "text": "late",
+        }
+    ]
     write_jsonl(tmp_path / "a.jsonl", rows)
     lake = Lake(str(tmp_path / "lake"))
     collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake, timezone="Europe/Paris")

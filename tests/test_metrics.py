@@ -18,8 +18,16 @@ def one(rows: list[dict]) -> dict:
 def test_several_customer_messages_wait_from_the_first():
     # C 0s, C 60s, A 300s  -> waiting_since = 0, response 300
     # C 1000s, A 1100s     -> response 100
-    c = one(msgs("w", (0, "customer"), (60, "customer"), (300, "agent"), (1000, "customer"),
-                 (1100, "agent")))
+    c = one(
+        msgs(
+            "w",
+            (0, "customer"),
+            (60, "customer"),
+            (300, "agent"),
+            (1000, "customer"),
+            (1100, "agent"),
+        )
+    )
     assert c["first_response_s"] == 300.0
     assert c["response_times_s"] == [300.0, 100.0]
     assert c["avg_response_s"] == 200.0
@@ -61,8 +69,9 @@ def test_agent_first_conversation_measures_from_the_first_customer_message():
 
 
 def test_out_of_order_input_gives_the_same_metrics():
-    rows = msgs("o", (0, "customer"), (60, "customer"), (300, "agent"), (1000, "customer"),
-                (1100, "agent"))
+    rows = msgs(
+        "o", (0, "customer"), (60, "customer"), (300, "agent"), (1000, "customer"), (1100, "agent")
+    )
     shuffled = [rows[i] for i in (4, 2, 0, 3, 1)]
     a = build_conversations(frame(rows))
     b = build_conversations(frame(shuffled))
@@ -100,8 +109,10 @@ def test_many_conversations_in_one_batch_do_not_mix():
 @pytest.mark.parametrize(
     "events, expected",
     [
-        ([(0, "customer"), (10, "agent"), (20, "agent"), (30, "customer"), (100, "agent")],
-         [10.0, 70.0]),
+        (
+            [(0, "customer"), (10, "agent"), (20, "agent"), (30, "customer"), (100, "agent")],
+            [10.0, 70.0],
+        ),
         ([(0, "customer"), (10, "system"), (90, "agent")], [90.0]),
     ],
 )

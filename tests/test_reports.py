@@ -18,23 +18,33 @@ from analytics_framework.storage.lake import Lake
 
 
 def m(cid, sent_at, role, org="acme", sender=None):
-    return {"conversation_id": cid, "sent_at": sent_at, "role": role, "text": "t",
-            "org_id": org, "sender_id": sender or (f"u-{cid}" if role == "customer" else "a1")}
+    return {
+        "conversation_id": cid,
+        "sent_at": sent_at,
+        "role": role,
+        "text": "t",
+        "org_id": org,
+        "sender_id": sender or (f"u-{cid}" if role == "customer" else "a1"),
+    }
 
 
 # Monday 2024-03-04 and Tuesday 2024-03-05 (same ISO week), then Monday 2024-03-11.
 ROWS = [
     # a: FRT 300, replies [300, 100]
-    m("a", "2024-03-04T09:00:00Z", "customer"), m("a", "2024-03-04T09:01:00Z", "customer"),
-    m("a", "2024-03-04T09:05:00Z", "agent"), m("a", "2024-03-04T09:20:00Z", "customer"),
+    m("a", "2024-03-04T09:00:00Z", "customer"),
+    m("a", "2024-03-04T09:01:00Z", "customer"),
+    m("a", "2024-03-04T09:05:00Z", "agent"),
+    m("a", "2024-03-04T09:20:00Z", "customer"),
     m("a", "2024-03-04T09:21:40Z", "agent"),
     # b: FRT 600, replies [600]; a bot autoresponse first
-    m("b", "2024-03-04T12:00:00Z", "customer", org="beta"), m("b", "2024-03-04T12:00:02Z", "bot"),
+    m("b", "2024-03-04T12:00:00Z", "customer", org="beta"),
+    m("b", "2024-03-04T12:00:02Z", "bot"),
     m("b", "2024-03-04T12:10:00Z", "agent", org="beta"),
     # c: unanswered, same customer as a
     m("c", "2024-03-05T08:00:00Z", "customer", sender="u-a"),
     # d: FRT 300, replies [300], next week
-    m("d", "2024-03-11T10:00:00Z", "customer"), m("d", "2024-03-11T10:05:00Z", "agent"),
+    m("d", "2024-03-11T10:00:00Z", "customer"),
+    m("d", "2024-03-11T10:05:00Z", "agent"),
 ]
 
 
@@ -67,13 +77,22 @@ def test_weekly_report_hand_computed(lake):
 
 
 def test_daily_by_org_and_filters(lake):
-    r = run_report(get_report("overview"), lake, period="daily", by="org",
-                   start=date(2024, 3, 4), end=date(2024, 3, 5))
+    r = run_report(
+        get_report("overview"),
+        lake,
+        period="daily",
+        by="org",
+        start=date(2024, 3, 4),
+        end=date(2024, 3, 5),
+    )
     assert [(x["period"], x["org_id"], x["conversations"]) for x in r.rows] == [
-        ("2024-03-04", "acme", 1), ("2024-03-04", "beta", 1)]
+        ("2024-03-04", "acme", 1),
+        ("2024-03-04", "beta", 1),
+    ]
     only = run_report(get_report("overview"), lake, period="monthly", org="beta")
     assert [(x["period"], x["conversations"], x["frt_mean_s"]) for x in only.rows] == [
-        ("2024-03-01", 1, 600.0)]
+        ("2024-03-01", 1, 600.0)
+    ]
 
 
 def test_report_timezone_cuts_days_locally(lake):

@@ -16,12 +16,33 @@ from analytics_framework.sources.files import FilesSource
 from analytics_framework.storage.lake import Lake
 
 ROWS = [
-    {"conversation_id": "c1", "sent_at": "2024-03-04T09:00:00Z", "role": "customer", "text": "hi",
-     "message_id": "m1", "sender_id": "u1", "org_id": "acme"},
-    {"conversation_id": "c1", "sent_at": "2024-03-04 09:02:00", "role": "agent", "text": "hello",
-     "message_id": "m2", "sender_id": "a1", "org_id": "acme"},
-    {"conversation_id": "c2", "sent_at": "2024-03-04T11:00:00+02:00", "role": "user",
-     "text": "q", "message_id": "m3", "sender_id": "u2", "org_id": "acme"},
+    {
+        "conversation_id": "c1",
+        "sent_at": "2024-03-04T09:00:00Z",
+        "role": "customer",
+        "text": "hi",
+        "message_id": "m1",
+        "sender_id": "u1",
+        "org_id": "acme",
+    },
+    {
+        "conversation_id": "c1",
+        "sent_at": "2024-03-04 09:02:00",
+        "role": "agent",
+        "text": "hello",
+        "message_id": "m2",
+        "sender_id": "a1",
+        "org_id": "acme",
+    },
+    {
+        "conversation_id": "c2",
+        "sent_at": "2024-03-04T11:00:00+02:00",
+        "role": "user",
+        "text": "q",
+        "message_id": "m3",
+        "sender_id": "u2",
+        "org_id": "acme",
+    },
 ]
 
 
@@ -56,8 +77,11 @@ def test_parquet_timestamps_are_used_as_they_are(tmp_path):
 def test_column_map_reads_differently_named_columns(tmp_path):
     df = pl.DataFrame(ROWS).rename({"conversation_id": "thread", "sent_at": "ts", "text": "body"})
     df.write_csv(tmp_path / "x.csv")
-    lake, s = load(tmp_path / "x.csv", tmp_path,
-                   column_map=["conversation_id=thread", "sent_at=ts", "text=body"])
+    lake, s = load(
+        tmp_path / "x.csv",
+        tmp_path,
+        column_map=["conversation_id=thread", "sent_at=ts", "text=body"],
+    )
     assert s.messages_written == 3
     with pytest.raises(InputError, match="missing column"):
         load(tmp_path / "x.csv", tmp_path)
@@ -83,19 +107,43 @@ def test_folder_and_glob_inputs(tmp_path):
 
 def test_malformed_records_are_quarantined_not_dropped(tmp_path):
     rows = ROWS + [
-        {"conversation_id": "c3", "sent_at": "not a time", "role": "customer", "text": "x",
-         "message_id": "m4", "sender_id": None, "org_id": None},
-        {"conversation_id": "c3", "sent_at": "2024-03-04T09:00:00Z", "role": "wizard",
-         "text": "x", "message_id": "m5", "sender_id": None, "org_id": None},
-        {"conversation_id": None, "sent_at": "2024-03-04T09:00:00Z", "role": "agent",
-         "text": "x", "message_id": "m6", "sender_id": None, "org_id": None},
+        {
+            "conversation_id": "c3",
+            "sent_at": "not a time",
+            "role": "customer",
+            "text": "x",
+            "message_id": "m4",
+            "sender_id": None,
+            "org_id": None,
+        },
+        {
+            "conversation_id": "c3",
+            "sent_at": "2024-03-04T09:00:00Z",
+            "role": "wizard",
+            "text": "x",
+            "message_id": "m5",
+            "sender_id": None,
+            "org_id": None,
+        },
+        {
+            "conversation_id": None,
+            "sent_at": "2024-03-04T09:00:00Z",
+            "role": "agent",
+            "text": "x",
+            "message_id": "m6",
+            "sender_id": None,
+            "org_id": None,
+        },
         ROWS[0],  # a duplicate message id
     ]
     pl.DataFrame(rows).write_ndjson(tmp_path / "x.jsonl")
     lake, s = load(tmp_path / "x.jsonl", tmp_path)
     assert (s.rows_read, s.messages_written, s.quarantined) == (7, 3, 4)
-    rejected = [json.loads(line) for p in (tmp_path / "lake" / "_rejected").rglob("part-*.jsonl")
-                for line in p.read_text().splitlines()]
+    rejected = [
+        json.loads(line)
+        for p in (tmp_path / "lake" / "_rejected").rglob("part-*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
     reasons = sorted(r["reason"] for r in rejected)
     assert reasons == [
         "conversation_id is missing",
@@ -128,22 +176,43 @@ def test_csat_and_status_columns_reach_the_conversation(tmp_path):
 
 FB = {
     "t_100": [
-        {"MESSAGE_CONTENT": "Where is my order?", "DIRECTION": "to_company",
-         "SOCIAL_CREATE_TIME": "2024-05-01T10:00:00Z", "AGENT_USERNAME": None, "AGENT_EMAIL": None},
-        {"MESSAGE_CONTENT": "Thanks for writing! *977# We answer within a day.",
-         "DIRECTION": "to_client", "SOCIAL_CREATE_TIME": "2024-05-01T10:00:03Z",
-         "AGENT_USERNAME": "page", "AGENT_EMAIL": None},
-        {"MESSAGE_CONTENT": "Let me check, one moment.", "DIRECTION": "to_client",
-         "SOCIAL_CREATE_TIME": "2024-05-01T10:15:00Z", "AGENT_USERNAME": "maria",
-         "AGENT_EMAIL": "maria@example.com"},
+        {
+            "MESSAGE_CONTENT": "Where is my order?",
+            "DIRECTION": "to_company",
+            "SOCIAL_CREATE_TIME": "2024-05-01T10:00:00Z",
+            "AGENT_USERNAME": None,
+            "AGENT_EMAIL": None,
+        },
+        {
+            "MESSAGE_CONTENT": "Thanks for writing! *977# We answer within a day.",
+            "DIRECTION": "to_client",
+            "SOCIAL_CREATE_TIME": "2024-05-01T10:00:03Z",
+            "AGENT_USERNAME": "page",
+            "AGENT_EMAIL": None,
+        },
+        {
+            "MESSAGE_CONTENT": "Let me check, one moment.",
+            "DIRECTION": "to_client",
+            "SOCIAL_CREATE_TIME": "2024-05-01T10:15:00Z",
+            "AGENT_USERNAME": "maria",
+            "AGENT_EMAIL": "maria@example.com",
+        },
     ],
     "t_200": [
-        {"MESSAGE_CONTENT": "hello?", "DIRECTION": "to_company",
-         "SOCIAL_CREATE_TIME": "2024-05-02T08:00:00+00:00", "AGENT_USERNAME": None,
-         "AGENT_EMAIL": None},
-        {"MESSAGE_CONTENT": "??", "DIRECTION": "sideways",
-         "SOCIAL_CREATE_TIME": "2024-05-02T08:01:00+00:00", "AGENT_USERNAME": None,
-         "AGENT_EMAIL": None},
+        {
+            "MESSAGE_CONTENT": "hello?",
+            "DIRECTION": "to_company",
+            "SOCIAL_CREATE_TIME": "2024-05-02T08:00:00+00:00",
+            "AGENT_USERNAME": None,
+            "AGENT_EMAIL": None,
+        },
+        {
+            "MESSAGE_CONTENT": "??",
+            "DIRECTION": "sideways",
+            "SOCIAL_CREATE_TIME": "2024-05-02T08:01:00+00:00",
+            "AGENT_USERNAME": None,
+            "AGENT_EMAIL": None,
+        },
     ],
 }
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import duckdb
 
+from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import METRIC_VERSION
-from analytics_framework.dates import day_range_utc
 from analytics_framework.storage.lake import Lake
 
 PERIOD_UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
@@ -38,8 +38,9 @@ class Report:
     description: str
 
     def sql(self) -> str:
-        """The report's SQL text, from the package."""
-        return resources.files("analytics_framework.reports").joinpath("sql", self.sql_file).read_text()
+        """Return the report's SQL text, from the package."""
+        sql_dir = resources.files("analytics_framework.reports").joinpath("sql")
+        return sql_dir.joinpath(self.sql_file).read_text()
 
 
 @dataclass
@@ -60,7 +61,7 @@ class ReportResult:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        """The report as a JSON document carrying the metric-definition version."""
+        """Return the report as a JSON document carrying the metric-definition version."""
         doc = {
             "report": self.report,
             "metric_version": self.metric_version,
@@ -72,7 +73,7 @@ class ReportResult:
         return json.dumps(doc, indent=2, default=str) + "\n"
 
     def to_csv(self) -> str:
-        """The report as CSV; every row carries ``metric_version``."""
+        """Return the report as CSV; every row carries ``metric_version``."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
         writer.writeheader()

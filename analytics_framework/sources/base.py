@@ -68,9 +68,7 @@ def parse_timestamp(expr: pl.Expr) -> pl.Expr:
     def fmt(f: str) -> pl.Expr:
         return s.str.to_datetime(format=f, time_unit="us", time_zone="UTC", strict=False)
 
-    return pl.coalesce(
-        fmt("%Y-%m-%dT%H:%M:%S%.f%#z"), fmt("%Y-%m-%dT%H:%M:%S%.f"), fmt("%Y-%m-%d")
-    )
+    return pl.coalesce(fmt("%Y-%m-%dT%H:%M:%S%.f%#z"), fmt("%Y-%m-%dT%H:%M:%S%.f"), fmt("%Y-%m-%d"))
 
 
 def first_reason(*checks: tuple[pl.Expr, str]) -> pl.Expr:
@@ -216,7 +214,7 @@ class Source(ABC):
                 seq += 1
 
     def empty(self) -> pl.DataFrame:
-        """An empty canonical frame (with this source's extra columns)."""
+        """Return an empty canonical frame (with this source's extra columns)."""
         return pl.DataFrame(schema=MESSAGE_SCHEMA)
 
 
@@ -238,9 +236,7 @@ def _conversation_chunks(path: Path, batch_size: int) -> Iterator[pl.DataFrame]:
         yield from _cut(carry, batch_size, final=True)
 
 
-def _cut(
-    frame: pl.DataFrame, batch_size: int, *, final: bool
-) -> Iterator[pl.DataFrame]:
+def _cut(frame: pl.DataFrame, batch_size: int, *, final: bool) -> Iterator[pl.DataFrame]:
     """Yield slices of ``batch_size`` whole conversations; return the unfinished rest.
 
     Unless ``final``, the last conversation in ``frame`` may continue in the next chunk and is

@@ -83,9 +83,11 @@ class FacebookSource(Source):
             .then(pl.lit("agent"))
             .otherwise(pl.lit("customer"))
         )
-        sender = pl.when(page).then(
-            pl.coalesce(pl.col("AGENT_EMAIL"), pl.col("AGENT_USERNAME"))
-        ).otherwise(pl.col("FB_CHAT_ID"))
+        sender = (
+            pl.when(page)
+            .then(pl.coalesce(pl.col("AGENT_EMAIL"), pl.col("AGENT_USERNAME")))
+            .otherwise(pl.col("FB_CHAT_ID"))
+        )
         return {
             "message_id": pl.lit(None, dtype=pl.String),  # filled in by split()
             "conversation_id": pl.lit(self.prefix) + pl.col("FB_CHAT_ID"),

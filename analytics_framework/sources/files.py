@@ -73,7 +73,9 @@ class FilesSource(Source):
     """Canonical messages from JSONL / CSV / Parquet files."""
 
     name = "files"
-    description = "canonical messages in JSONL, CSV or Parquet (conversation_id, sent_at, role, text)"
+    description = (
+        "canonical messages in JSONL, CSV or Parquet (conversation_id, sent_at, role, text)"
+    )
 
     def resolve_files(self, path: str) -> list[Path]:
         """Accept a file, a folder (its supported files) or a glob."""
@@ -133,9 +135,7 @@ class FilesSource(Source):
             *[pl.col(c).cast(pl.String) for c in present],
             *[pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL if c not in cols],
             _sent_at=sent_at,
-            _record=pl.format(
-                "{} row {}", pl.lit(path.name), pl.int_range(1, pl.len() + 1)
-            ),
+            _record=pl.format("{} row {}", pl.lit(path.name), pl.int_range(1, pl.len() + 1)),
         )
 
     def scan(self) -> pl.LazyFrame:
@@ -203,7 +203,11 @@ class FilesSource(Source):
 
     def empty(self) -> pl.DataFrame:
         """Empty canonical frame with the conversation-level extras."""
-        return super().empty().with_columns(
-            conversation_status=pl.lit(None, dtype=pl.String),
-            csat_rating=pl.lit(None, dtype=pl.Int64),
+        return (
+            super()
+            .empty()
+            .with_columns(
+                conversation_status=pl.lit(None, dtype=pl.String),
+                csat_rating=pl.lit(None, dtype=pl.Int64),
+            )
         )

@@ -44,7 +44,7 @@ MAX_ROUNDS = 40
 
 
 def _int_id(name: str) -> pl.Expr:
-    """A tweet id column as a normalised string: ``"3.0"`` → ``"3"``; empty → null."""
+    """Return a tweet id column as a normalised string: ``"3.0"`` → ``"3"``; empty → null."""
     s = pl.col(name).cast(pl.String).str.strip_chars()
     s = s.str.replace(r"\.0+$", "")
     return pl.when(s.str.contains(r"^\d+$")).then(s)
@@ -91,7 +91,10 @@ class TwcsSource(Source):
             (pl.col("_tweet").is_null(), "tweet_id is missing or not an integer"),
             (pl.col("author_id").is_null(), "author_id is missing"),
             (~pl.col("_inbound").is_in(["true", "false"]), "inbound is not True/False"),
-            (pl.col("_sent_at").is_null(), "created_at is not like 'Tue Oct 31 22:10:47 +0000 2017'"),
+            (
+                pl.col("_sent_at").is_null(),
+                "created_at is not like 'Tue Oct 31 22:10:47 +0000 2017'",
+            ),
             (~pl.col("_tweet").is_first_distinct(), "duplicate tweet_id (first row kept)"),
         )
 

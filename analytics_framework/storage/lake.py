@@ -74,11 +74,11 @@ class Lake:
         return "/".join([self.root, *parts])
 
     def partition_file(self, table: str, partition: Partition) -> str:
-        """The one Parquet file of ``table`` for ``partition``."""
+        """Return the one Parquet file of ``table`` for ``partition``."""
         return self.path(table, partition.path, "part-0.parquet")
 
     def table_glob(self, table: str) -> str:
-        """A glob matching every partition file of ``table``, with scheme (for DuckDB)."""
+        """Return a glob matching every partition file of ``table``, with scheme (for DuckDB)."""
         prefix = "s3://" if self.is_s3 else ""
         return f"{prefix}{self.path(table)}/year=*/month=*/day=*/*.parquet"
 
@@ -127,8 +127,10 @@ class Lake:
 
     # ---- writing -----------------------------------------------------------------------------
 
-    def write_parquet(self, path: str, frame: pl.DataFrame) -> None:
+    def write_parquet(self, path: str, frame: pl.DataFrame, compression: str = "zstd") -> None:
         """Write ``frame`` to ``path`` atomically and durably; see the module docstring.
+
+        ``compression`` is zstd for the lake; staging files use the faster lz4.
 
         Raises:
             LakeError: the file cannot be written.
@@ -136,7 +138,7 @@ class Lake:
         try:
             if self.is_s3:
                 buf = io.BytesIO()
-                frame.write_parquet(buf, compression="zstd", statistics=True)
+                frame.write_parquet(buf, compression=compression, statistics=True)
                 with self.fs.open_output_stream(path) as out:
                     out.write(buf.getvalue())
                 return
@@ -144,7 +146,7 @@ class Lake:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
             with tmp.open("wb") as fh:
-                frame.write_parquet(fh, compression="zstd", statistics=True)
+                frame.write_parquet(fh, compression=compression, statistics=True)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
@@ -175,9 +177,7 @@ class Lake:
         quarantine file instead of adding another. Returns the file's path.
         """
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(origin.split(",")[0]).name) or "input"
-        path = self.path(
-            "_rejected", f"source={source}", f"input={stem}", f"part-{seq:06d}.jsonl"
-        )
+        path = self.path("_rejected", f"source={source}", f"input={stem}", f"part-{seq:06d}.jsonl")
         lines = [
             json.dumps({"source": source, "origin": origin, **row}, ensure_ascii=False)
             for row in rejected.iter_rows(named=True)
@@ -194,7 +194,9 @@ class Lake:
             elif info.type == pafs.FileType.File:
                 self.fs.delete_file(path)
         except OSError as exc:
-            raise LakeError(f"cannot delete {path}: {exc}", "check the lake's permissions") from None
+            raise LakeError(
+                f"cannot delete {path}: {exc}", "check the lake's permissions"
+            ) from None
 
     def _list(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
         try:

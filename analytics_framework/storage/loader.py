@@ -35,13 +35,18 @@ class PartitionLoader:
     Args:
         lake: where to write.
         load_id: unique id of this load; names the staging folder.
+        keep_in_memory: also keep staged frames in memory until published, so publishing
+            need not read them back. Right for ordered sources, whose staging stays small;
+            an unordered source would hold its whole input.
     """
 
-    def __init__(self, lake: Lake, load_id: str) -> None:
+    def __init__(self, lake: Lake, load_id: str, keep_in_memory: bool = False) -> None:
         self.lake = lake
         self.load_id = load_id
+        self.keep_in_memory = keep_in_memory
         # staged file -> (table, partitions it still holds unpublished)
         self._staged: dict[str, tuple[str, set[Partition]]] = {}
+        self._frames: dict[str, pl.DataFrame] = {}
         self.published: list[Partition] = []
 
     def staging_path(self, *parts: str) -> str:
@@ -60,12 +65,13 @@ class PartitionLoader:
             if frame.height == 0:
                 continue
             parts = {
-                Partition(*row)
-                for row in frame.select("year", "month", "day").unique().iter_rows()
+                Partition(*row) for row in frame.select("year", "month", "day").unique().iter_rows()
             }
             path = self.staging_path(table, f"batch-{seq:06d}.parquet")
-            self.lake.write_parquet(path, frame)
+            self.lake.write_parquet(path, frame, compression="lz4")
             self._staged[path] = (table, parts)
+            if self.keep_in_memory:
+                self._frames[path] = frame
             touched |= parts
         return touched
 
@@ -98,6 +104,7 @@ class PartitionLoader:
             if not parts:
                 self.lake.delete(path)
                 del self._staged[path]
+                self._frames.pop(path, None)
         self.published.extend(todo)
         return todo
 
@@ -112,10 +119,14 @@ class PartitionLoader:
         self.lake.write_partition(table, part, new.sort(SORT_KEYS[table]))
 
     def _read_staged(self, path: str, part: Partition) -> pl.DataFrame:
-        with self.lake.fs.open_input_file(path) as fh:
-            frame = pl.read_parquet(fh)
+        frame = self._frames.get(path)
+        if frame is None:
+            with self.lake.fs.open_input_file(path) as fh:
+                frame = pl.read_parquet(fh)
         return frame.filter(
-            (pl.col("year") == part.year) & (pl.col("month") == part.month) & (pl.col("day") == part.day)
+            (pl.col("year") == part.year)
+            & (pl.col("month") == part.month)
+            & (pl.col("day") == part.day)
         )
 
     def finish(self) -> list[Partition]:

@@ -91,9 +91,7 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
         One row per conversation with :data:`~analytics_framework.model.CONVERSATION_SCHEMA`,
         sorted by ``started_at`` then ``conversation_id``. Durations are seconds.
     """
-    extra = {
-        c: pl.col(c).drop_nulls().last() for c in CONVERSATION_LEVEL_COLUMNS if c in messages
-    }
+    extra = {c: pl.col(c).drop_nulls().last() for c in CONVERSATION_LEVEL_COLUMNS if c in messages}
     role = pl.col("role")
     base = messages.group_by("conversation_id").agg(
         source=pl.col("source").first(),
@@ -133,17 +131,14 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
             else pl.lit(None)
         ),
     )
-    return (
-        out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()])
-        .sort("started_at", "conversation_id")
+    return out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()]).sort(
+        "started_at", "conversation_id"
     )
 
 
 def canonical_messages(messages: pl.DataFrame) -> pl.DataFrame:
     """Return ``messages`` restricted to the canonical columns, typed and ordered."""
-    return order_messages(
-        messages.select([pl.col(c).cast(t) for c, t in MESSAGE_SCHEMA.items()])
-    )
+    return order_messages(messages.select([pl.col(c).cast(t) for c, t in MESSAGE_SCHEMA.items()]))
 
 
 def with_partition(frame: pl.DataFrame, started_at: str, timezone: str) -> pl.DataFrame:

@@ -1,0 +1,121 @@
+"""Benchmark ``collect`` and ``report`` on synthetic data: messages/s, report seconds, peak RSS.
+
+Each case runs in a fresh Python process so its peak RSS (``ru_maxrss``) is its own. Data comes
+from ``scripts/generate_data.py`` and is cached under ``bench-data/``.
+
+Usage:
+    uv run python scripts/bench.py                       # files/parquet at 100k and 1M
+    uv run python scripts/bench.py --format facebook --sizes 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_OF = {
+    "parquet": "files",
+    "jsonl": "files",
+    "csv": "files",
+    "twcs": "twcs",
+    "facebook": "facebook",
+}
+SUFFIX = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv", "twcs": "csv", "facebook": "json"}
+
+
+def child(source: str, path: str, lake: str, batch_size: int) -> None:
+    """Run collect then report in this process and print a JSON line of measurements."""
+    from analytics_framework.pipeline import collect
+    from analytics_framework.reports import get_report, run_report
+    from analytics_framework.settings import load_settings
+    from analytics_framework.sources import get_source
+    from analytics_framework.storage.lake import Lake
+
+    settings = load_settings(batch_size=batch_size)
+    lk = Lake(lake)
+    t0 = time.perf_counter()
+    summary = collect(get_source(source)(path, settings), lk, batch_size=batch_size)
+    collect_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    result = run_report(get_report("overview"), lk, period="weekly", by="org")
+    report_s = time.perf_counter() - t1
+    print(
+        json.dumps(
+            {
+                "messages": summary.rows_read,
+                "conversations": summary.conversations_written,
+                "collect_s": collect_s,
+                "messages_per_s": summary.rows_read / collect_s,
+                "report_s": report_s,
+                "report_rows": len(result.rows),
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--format", default="parquet", choices=sorted(SOURCE_OF))
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument("--child", nargs=3, metavar=("SOURCE", "PATH", "LAKE"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(*a.child, a.batch_size)
+        return
+    print(
+        f"{'format':>9} {'messages':>10} {'collect s':>9} {'msg/s':>10} {'report s':>8} "
+        f"{'peak RSS MiB':>12}"
+    )
+    for size in a.sizes:
+        data = ROOT / "bench-data" / f"{a.format}-{size}.{SUFFIX[a.format]}"
+        if not data.exists():
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "scripts" / "generate_data.py"),
+                    "--format",
+                    a.format,
+                    "--messages",
+                    str(size),
+                    "--out",
+                    str(data),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        with tempfile.TemporaryDirectory(prefix="bench-lake-") as lake:
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--batch-size",
+                    str(a.batch_size),
+                    "--child",
+                    SOURCE_OF[a.format],
+                    str(data),
+                    lake,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(
+            f"{a.format:>9} {r['messages']:>10,} {r['collect_s']:>9.2f} "
+            f"{r['messages_per_s']:>10,.0f} {r['report_s']:>8.3f} {r['peak_rss_mib']:>12,.0f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
