@@ -7,6 +7,7 @@ with exit code 2 for usage errors and 1 for failures.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from analytics_framework.reports import REPORTS, ReportResult, get_report, run_r
 from analytics_framework.settings import Settings, load_settings
 from analytics_framework.sources import SOURCES, get_source
 from analytics_framework.storage.lake import Lake
+from analytics_framework.storage.state_store import StateStore, default_state_path
 
 app = typer.Typer(
     name="analytics",
@@ -64,7 +66,20 @@ OrgOpt = Annotated[str | None, typer.Option("--org", help="Only this org (brand,
 ByOpt = Annotated[str | None, typer.Option("--by", help="'org' for a row per period and org.")]
 FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")]
+StateFileOpt = Annotated[
+    Path | None,
+    typer.Option("--state-file", help="State JSON file [state/<source>.json]."),
+]
 FORMATS = ("table", "json", "csv")
+state_app = typer.Typer(
+    help="Inspect or reset a pipeline's processing state.", no_args_is_help=True
+)
+app.add_typer(state_app, name="state")
+
+
+def _store(settings: Settings, source: str, state_file: Path | None) -> StateStore:
+    get_source(source)  # an unknown name fails here, before any file is touched
+    return StateStore(state_file or default_state_path(settings.state_dir, source), source)
 
 
 def _guard(fn: Callable[[], T]) -> T:
@@ -90,11 +105,13 @@ def _collect(
     start: str | None,
     end: str | None,
     column_map: list[str] | None,
+    state_file: Path | None = None,
 ) -> pipeline.RunSummary:
     start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
     check_range(start_d, end_d)
     src = get_source(source)(path, settings, {"column_map": column_map})  # type: ignore[dict-item]
     lake = Lake(settings.lake_uri)
+    store = _store(settings, source, state_file)
     with render.batch_progress(err, source) as on_batch:
         summary = pipeline.collect(
             src,
@@ -104,6 +121,7 @@ def _collect(
             start=start_d,
             end=end_d,
             on_batch=on_batch,
+            store=store,
         )
     render.run_summary(out, summary)
     return summary
@@ -161,6 +179,7 @@ def collect(
     lake: LakeOpt = None,
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
+    state_file: StateFileOpt = None,
 ) -> None:
     """Extract, transform and load conversations into the lake.
 
@@ -169,7 +188,7 @@ def collect(
 
     def go() -> None:
         settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
-        _collect(source, path, settings, start_date, end_date, column_map)
+        _collect(source, path, settings, start_date, end_date, column_map, state_file)
 
     _guard(go)
 
@@ -223,6 +242,7 @@ def run(
     lake: LakeOpt = None,
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
+    state_file: StateFileOpt = None,
 ) -> None:
     """Run the main job: collect (the bundled sample by default), then report.
 
@@ -231,8 +251,49 @@ def run(
 
     def go() -> None:
         settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
-        _collect(source, path, settings, start_date, end_date, column_map)
+        _collect(source, path, settings, start_date, end_date, column_map, state_file)
         _report(settings, "overview", period, start_date, end_date, org, by, fmt, output)
+
+    _guard(go)
+
+
+@state_app.command("show")
+def state_show(
+    source: Annotated[str, typer.Option("--source", help="The pipeline's source.")] = "twcs",
+    state_file: StateFileOpt = None,
+) -> None:
+    """Print a pipeline's state document as JSON.
+
+    Example: analytics state show --source files
+    """
+
+    def go() -> None:
+        store = _store(_settings(), source, state_file)
+        if not store.path.exists():
+            err.print(f"no state yet at {store.path}: nothing has been collected for {source}")
+            return
+        sys.stdout.write(json.dumps(store.load(), indent=2) + "\n")
+
+    _guard(go)
+
+
+@state_app.command("reset")
+def state_reset(
+    source: Annotated[str, typer.Option("--source", help="The pipeline's source.")] = "twcs",
+    state_file: StateFileOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: delete the state.")] = False,
+) -> None:
+    """Delete a pipeline's state, so the next collect starts from scratch (the lake is kept).
+
+    Example: analytics state reset --source twcs --yes
+    """
+
+    def go() -> None:
+        store = _store(_settings(), source, state_file)
+        if not yes:
+            raise ConfigurationError(f"state reset deletes {store.path}", "add --yes to confirm")
+        removed = store.reset()
+        err.print(f"state {'deleted' if removed else 'was already absent'}: {store.path}")
 
     _guard(go)
 

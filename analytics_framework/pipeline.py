@@ -9,19 +9,23 @@ PartitionLoader`). Memory is bounded by the batch size and one day partition, no
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
 
+from analytics_framework import state as st
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import InputError
 from analytics_framework.sources.base import REJECTED_SCHEMA, Source, SourceBatch
 from analytics_framework.storage.lake import Lake, Partition
 from analytics_framework.storage.loader import PartitionLoader
+from analytics_framework.storage.state_store import StateStore
 from analytics_framework.transform.conversations import (
     build_conversations,
     canonical_messages,
@@ -118,6 +122,7 @@ def collect(
     end: date | None = None,
     ordered: bool | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
+    store: StateStore | None = None,
 ) -> RunSummary:
     """Extract, transform and load ``source`` into ``lake``.
 
@@ -132,6 +137,10 @@ def collect(
             they complete); defaults to True except for streamed sources that override
             :meth:`Source.batches`.
         on_batch: called after each batch with a :class:`BatchReport`.
+        store: where to record the state (ledger of committed batches, watermark, processed
+            files, the run's outcome); None records nothing. A batch enters the ledger only
+            after its staged files are durable. A backfill (``start``/``end`` given) does not
+            move the incremental watermark.
 
     Returns:
         The run's :class:`RunSummary`.
@@ -152,44 +161,148 @@ def collect(
         ordered = type(source).batches is Source.batches
     t_start, t_end = day_range_utc(start, end, timezone)
     loader = PartitionLoader(lake, load_id, keep_in_memory=ordered)
-    for batch in source.batches(batch_size):
-        summary.batches += 1
-        summary.rows_read += batch.messages.height + batch.rejected.height
-        rejected = batch.rejected
-        conv = msgs = None
-        out_of_range = 0
-        if batch.messages.height:
-            conv, msgs, dups, out_of_range = transform_batch(batch, timezone, t_start, t_end)
-            rejected = pl.concat([rejected, dups.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
-            loader.stage(batch.seq, {"conversations": conv, "messages": msgs})
-            if ordered and conv.height:
-                first = conv.select(pl.col("year", "month", "day").first()).row(0)
-                loader.publish(before=Partition(*first))
-        if rejected.height:
-            summary.rejected_files.append(
-                lake.write_rejected(source.name, summary.origin, batch.seq, rejected)
+    state = store.load() if store else None
+    started = _now()
+    try:
+        for batch in source.batches(batch_size):
+            report, batch_state = _load_batch(
+                batch, source, lake, loader, summary, timezone, t_start, t_end, ordered
             )
-        summary.quarantined += rejected.height
-        summary.out_of_range += out_of_range
-        summary.conversations_written += 0 if conv is None else conv.height
-        summary.messages_written += 0 if msgs is None else msgs.height
-        if on_batch:
-            on_batch(
-                BatchReport(
-                    batch.seq,
-                    batch.messages.height,
-                    0 if conv is None else conv.height,
-                    0 if msgs is None else msgs.height,
-                    rejected.height,
-                    out_of_range,
+            if store is not None and state is not None:
+                state = _commit_batch(
+                    state,
+                    batch_state,
+                    report,
+                    source.name,
+                    load_id,
+                    backfill=start is not None or end is not None,
                 )
+                store.save(state)
+            if on_batch:
+                on_batch(report)
+        loader.finish()
+        if summary.rows_read == 0:
+            raise InputError(
+                f"no records in {summary.origin}",
+                f"check that the file holds {source.name} data ({source.description})",
             )
-    loader.finish()
-    if summary.rows_read == 0:
-        raise InputError(
-            f"no records in {summary.origin}",
-            f"check that the file holds {source.name} data ({source.description})",
-        )
+    except BaseException as exc:
+        if store is not None and state is not None:
+            outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.save(st.record_run(state, _run_entry(summary, started, outcome, str(exc))))
+        raise
     summary.partitions = [str(p) for p in sorted(set(loader.published))]
     summary.seconds = time.perf_counter() - t0
+    if store is not None and state is not None:
+        for f in source.files:
+            state = st.record_file(
+                state, source.name, str(f.resolve()), f.stat().st_size, _sha256(f), _now()
+            )
+        store.save(st.record_run(state, _run_entry(summary, started, "succeeded")))
     return summary
+
+
+def _load_batch(
+    batch: SourceBatch,
+    source: Source,
+    lake: Lake,
+    loader: PartitionLoader,
+    summary: RunSummary,
+    timezone: str,
+    t_start: datetime | None,
+    t_end: datetime | None,
+    ordered: bool,
+) -> tuple[BatchReport, dict]:
+    """Transform, quarantine and stage one batch; returns its report and ledger facts."""
+    began, t0 = _now(), time.perf_counter()
+    summary.batches += 1
+    summary.rows_read += batch.messages.height + batch.rejected.height
+    rejected = batch.rejected
+    conv = msgs = None
+    out_of_range = 0
+    touched: set[Partition] = set()
+    if batch.messages.height:
+        conv, msgs, dups, out_of_range = transform_batch(batch, timezone, t_start, t_end)
+        rejected = pl.concat([rejected, dups.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
+        touched = loader.stage(batch.seq, {"conversations": conv, "messages": msgs})
+        if ordered and conv.height:
+            first = conv.select(pl.col("year", "month", "day").first()).row(0)
+            loader.publish(before=Partition(*first))
+    if rejected.height:
+        summary.rejected_files.append(
+            lake.write_rejected(source.name, summary.origin, batch.seq, rejected)
+        )
+    n_conv = 0 if conv is None else conv.height
+    n_msgs = 0 if msgs is None else msgs.height
+    summary.quarantined += rejected.height
+    summary.out_of_range += out_of_range
+    summary.conversations_written += n_conv
+    summary.messages_written += n_msgs
+    newest = None
+    if msgs is not None and msgs.height:
+        row = msgs.sort("sent_at", "message_id").select("sent_at", "message_id").row(-1)
+        newest = (row[0].isoformat(), row[1])
+    facts = {
+        "started_at": began,
+        "seconds": round(time.perf_counter() - t0, 4),
+        "partitions": sorted(str(p) for p in touched),
+        "newest": newest,
+    }
+    report = BatchReport(
+        batch.seq, batch.messages.height, n_conv, n_msgs, rejected.height, out_of_range
+    )
+    return report, facts
+
+
+def _commit_batch(
+    state: st.State, facts: dict, report: BatchReport, stream: str, load_id: str, backfill: bool
+) -> st.State:
+    state = st.record_batch(
+        state,
+        {
+            "batch_id": f"{load_id}:{report.seq:06d}",
+            "load_id": load_id,
+            "stream": stream,
+            "seq": report.seq,
+            "rows_in": report.messages_read + report.quarantined,
+            "rows_out": report.messages_written,
+            "conversations": report.conversations_written,
+            "quarantined": report.quarantined,
+            "partitions": facts["partitions"],
+            "started_at": facts["started_at"],
+            "finished_at": _now(),
+            "seconds": facts["seconds"],
+        },
+    )
+    if facts["newest"] and not backfill:
+        state = st.advance_watermark(state, stream, *facts["newest"])
+    return state
+
+
+def _run_entry(summary: RunSummary, started: str, outcome: str, error: str = "") -> dict:
+    entry = {
+        "load_id": summary.load_id,
+        "started_at": started,
+        "finished_at": _now(),
+        "outcome": outcome,
+        "batches": summary.batches,
+        "rows_read": summary.rows_read,
+        "messages_written": summary.messages_written,
+        "conversations_written": summary.conversations_written,
+        "quarantined": summary.quarantined,
+    }
+    if error:
+        entry["error"] = error.splitlines()[0] if error else ""
+    return entry
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
