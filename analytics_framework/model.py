@@ -57,18 +57,9 @@ CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
 """``response_times_s`` holds every reply's response time so reports can give median / p90 over
 replies (DESIGN.md: "a report's average is over replies")."""
 
-PARTITION_COLUMNS = ("year", "month", "day")
-
-TABLES = ("conversations", "messages")
-"""Tables the collect stage writes, each partitioned by the conversation's start day."""
 
 RESOLVED_STATUSES = ("resolved", "closed", "solved", "done")
 """Source ``status`` values that mark a conversation resolved (for ``resolution_s``)."""
-
-
-def empty_messages() -> pl.DataFrame:
-    """Return an empty frame with :data:`MESSAGE_SCHEMA`."""
-    return pl.DataFrame(schema=MESSAGE_SCHEMA)
 
 
 def stable_message_id(

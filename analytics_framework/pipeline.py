@@ -240,7 +240,7 @@ def _load_batch(
     summary.messages_written += n_msgs
     newest = None
     if msgs is not None and msgs.height:
-        row = msgs.sort("sent_at", "message_id").select("sent_at", "message_id").row(-1)
+        row = msgs.select("sent_at", "message_id").top_k(1, by=["sent_at", "message_id"]).row(0)
         newest = (row[0].isoformat(), row[1])
     facts = {
         "started_at": began,
@@ -292,7 +292,7 @@ def _run_entry(summary: RunSummary, started: str, outcome: str, error: str = "")
         "quarantined": summary.quarantined,
     }
     if error:
-        entry["error"] = error.splitlines()[0] if error else ""
+        entry["error"] = error.splitlines()[0]
     return entry
 
 

@@ -16,18 +16,18 @@ Shape (``schema_version`` 1)::
       "runs": [ {load_id, started_at, finished_at, seconds, outcome, rows_read, …}, … ]
     }
 
-Every function here returns a new document and never touches its input, so the state logic is
-tested without I/O (the habit of meltano/sdk ``singer_sdk/helpers/_state.py``). Reading and
-writing the document is :mod:`analytics_framework.storage.state_store`.
+Every function here returns a new document and never touches its input; unchanged parts are
+shared, not copied, so a commit per batch stays cheap. The state logic is therefore tested
+without I/O (the habit of meltano/sdk ``singer_sdk/helpers/_state.py``). Reading and writing the
+document is :mod:`analytics_framework.storage.state_store`.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 SCHEMA_VERSION = 1
-LEDGER_LIMIT = 10_000
+LEDGER_LIMIT = 2_000
 """Most recent batch entries kept; older ones are dropped so the file stays small."""
 RUNS_LIMIT = 200
 
@@ -66,8 +66,10 @@ def validate(doc: Any) -> State:
     return doc
 
 
-def _stream(state: State, stream: str) -> dict[str, Any]:
-    return state["streams"].setdefault(stream, {"watermark": None, "files": {}})
+def _with_stream(state: State, stream: str, **changes: Any) -> State:
+    """Return ``state`` with ``changes`` applied to one stream, copying only that path."""
+    old = state["streams"].get(stream, {"watermark": None, "files": {}})
+    return {**state, "streams": {**state["streams"], stream: {**old, **changes}}}
 
 
 def advance_watermark(state: State, stream: str, sent_at: str, message_id: str) -> State:
@@ -76,25 +78,19 @@ def advance_watermark(state: State, stream: str, sent_at: str, message_id: str) 
     The watermark is a cursor: the newest ``sent_at`` seen, ties broken by ``message_id``. It
     never moves backwards. ``sent_at`` is an ISO 8601 UTC string (they compare in time order).
     """
-    new = copy.deepcopy(state)
-    s = _stream(new, stream)
-    current = s["watermark"]
+    current = state["streams"].get(stream, {}).get("watermark")
     if current is None or (sent_at, message_id) > (current["sent_at"], current["message_id"]):
-        s["watermark"] = {"sent_at": sent_at, "message_id": message_id}
-    return new
+        return _with_stream(state, stream, watermark={"sent_at": sent_at, "message_id": message_id})
+    return state
 
 
 def record_file(
     state: State, stream: str, path: str, size: int, sha256: str, processed_at: str
 ) -> State:
     """Return ``state`` noting that ``path`` (with this size and hash) was fully processed."""
-    new = copy.deepcopy(state)
-    _stream(new, stream)["files"][path] = {
-        "size": size,
-        "sha256": sha256,
-        "processed_at": processed_at,
-    }
-    return new
+    files = state["streams"].get(stream, {}).get("files", {})
+    seen = {"size": size, "sha256": sha256, "processed_at": processed_at}
+    return _with_stream(state, stream, files={**files, path: seen})
 
 
 def file_unchanged(state: State, stream: str, path: str, size: int, sha256: str) -> bool:
@@ -109,18 +105,14 @@ def record_batch(state: State, entry: dict[str, Any]) -> State:
     ``entry`` holds batch_id, load_id, stream, seq, rows_in, rows_out, quarantined, partitions,
     started_at, finished_at, seconds. Committing the same batch_id twice keeps one entry.
     """
-    new = copy.deepcopy(state)
-    ledger = [e for e in new["ledger"] if e.get("batch_id") != entry["batch_id"]]
+    ledger = [e for e in state["ledger"] if e.get("batch_id") != entry["batch_id"]]
     ledger.append(dict(entry))
-    new["ledger"] = ledger[-LEDGER_LIMIT:]
-    return new
+    return {**state, "ledger": ledger[-LEDGER_LIMIT:]}
 
 
 def record_run(state: State, run: dict[str, Any]) -> State:
     """Return ``state`` with a finished run (outcome, times, counts) appended."""
-    new = copy.deepcopy(state)
-    new["runs"] = [*new["runs"], dict(run)][-RUNS_LIMIT:]
-    return new
+    return {**state, "runs": [*state["runs"], dict(run)][-RUNS_LIMIT:]}
 
 
 def committed_batches(state: State, load_id: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from typing import Any
@@ -58,7 +58,6 @@ class ReportResult:
     columns: list[str]
     rows: list[dict[str, Any]]
     metric_version: int = METRIC_VERSION
-    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         """Return the report as a JSON document carrying the metric-definition version."""
@@ -88,21 +87,21 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     Raises:
         LakeError: the lake has no ``conversations`` table yet.
     """
-    if not lake.exists("conversations"):
+    present = [t for t in ("conversations", "messages") if lake.exists(t)]
+    if "conversations" not in present:
         raise LakeError(
             f"the lake at {lake.uri} has no conversations yet",
             "run 'analytics collect' (or 'analytics run') first, or pass --lake",
         )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    for table in ("conversations", "messages"):
-        if lake.exists(table):
-            glob = lake.table_glob(table).replace("'", "''")
-            con.execute(
-                f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
-                "hive_partitioning = true, union_by_name = true, "
-                "hive_types = {'year': INTEGER, 'month': INTEGER, 'day': INTEGER})"
-            )
+    for table in present:
+        glob = lake.table_glob(table).replace("'", "''")
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
+            "hive_partitioning = true, union_by_name = true, "
+            "hive_types = {'year': INTEGER, 'month': INTEGER, 'day': INTEGER})"
+        )
     return con
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from analytics_framework.errors import InputError
 from analytics_framework.sources.base import Source, first_reason, require_columns
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "twcs_sample.csv.gz"
@@ -63,8 +64,6 @@ class TwcsSource(Source):
         try:
             frame = pl.read_csv(path, infer_schema=False, columns=None, raise_if_empty=False)
         except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
-            from analytics_framework.errors import InputError
-
             raise InputError(
                 f"cannot parse {path} as CSV: {str(exc).splitlines()[0]}",
                 "check that it is a TWCS CSV file (optionally .gz)",
