@@ -8,8 +8,11 @@ with exit code 2 for usage errors and 1 for failures.
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,10 +22,16 @@ from rich.console import Console
 from analytics_cli import render
 from analytics_framework import pipeline
 from analytics_framework.dates import check_range, parse_day
-from analytics_framework.errors import AnalyticsError, ConfigurationError, LakeError
+from analytics_framework.errors import (
+    AnalyticsError,
+    ConfigurationError,
+    LakeError,
+    RunStoppedError,
+)
 from analytics_framework.reports import REPORTS, ReportResult, get_report, run_report
 from analytics_framework.settings import Settings, load_settings
 from analytics_framework.sources import SOURCES, get_source
+from analytics_framework.status import pipeline_status, state_files
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.state_store import StateStore, default_state_path
 
@@ -70,6 +79,27 @@ StateFileOpt = Annotated[
     Path | None,
     typer.Option("--state-file", help="State JSON file [state/<source>.json]."),
 ]
+FullRefreshOpt = Annotated[
+    bool, typer.Option("--full-refresh", help="Ignore the watermark and processed files.")
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help="Continue the interrupted run after its last committed batch."),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Backfill: collect days already collected again.")
+]
+LookbackOpt = Annotated[
+    str | None,
+    typer.Option("--lookback", help="Incremental: re-read this far before the watermark [1h]."),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would be read and written; change nothing.")
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", help="Wait up to SECONDS for a running collect of the pipeline."),
+]
 FORMATS = ("table", "json", "csv")
 state_app = typer.Typer(
     help="Inspect or reset a pipeline's processing state.", no_args_is_help=True
@@ -90,12 +120,44 @@ def _guard(fn: Callable[[], T]) -> T:
         err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("interrupted; the lake holds only whole partitions — re-run the same command")
+        err.print(
+            "aborted; every committed batch is kept and the next run publishes what was "
+            "staged — re-run the same command (add --resume to skip the committed batches)"
+        )
         raise typer.Exit(130) from None
 
 
 def _settings(**overrides: Any) -> Settings:
     return load_settings(**overrides)
+
+
+@contextmanager
+def _graceful_stop() -> Iterator[threading.Event]:
+    """Turn the first Ctrl-C / SIGTERM into a request to stop after the current batch.
+
+    A second signal aborts at once (KeyboardInterrupt); the state stays consistent either way,
+    because every state write is atomic and the next run recovers staged batches.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.print(
+            f"{signal.Signals(signum).name}: stopping after the current batch is committed "
+            "(press Ctrl-C again to abort now)"
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _collect(
@@ -106,24 +168,54 @@ def _collect(
     end: str | None,
     column_map: list[str] | None,
     state_file: Path | None = None,
+    *,
+    full_refresh: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: float = 0.0,
 ) -> pipeline.RunSummary:
     start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
     check_range(start_d, end_d)
+    if wait < 0:
+        raise ConfigurationError(f"--wait {wait:g} is negative", "pass seconds, e.g. --wait 600")
     src = get_source(source)(path, settings, {"column_map": column_map})  # type: ignore[dict-item]
     lake = Lake(settings.lake_uri)
     store = _store(settings, source, state_file)
-    with render.batch_progress(err, source) as on_batch:
-        summary = pipeline.collect(
-            src,
-            lake,
-            batch_size=settings.batch_size,
-            timezone=settings.timezone,
-            start=start_d,
-            end=end_d,
-            on_batch=on_batch,
-            store=store,
-        )
-    render.run_summary(out, summary)
+    options = {
+        "batch_size": settings.batch_size,
+        "timezone": settings.timezone,
+        "start": start_d,
+        "end": end_d,
+        "full_refresh": full_refresh,
+        "resume": resume,
+        "force": force,
+        "lookback": settings.lookback,
+    }
+    if dry_run:
+        summary = pipeline.run_collect(src, lake, store, dry_run=True, **options)
+        render.dry_run(out, summary)
+        return summary
+    with _graceful_stop() as stop:  # until the last word, so a second Ctrl-C always aborts
+        with render.batch_progress(err, source) as on_batch:
+            summary = pipeline.run_collect(
+                src,
+                lake,
+                store,
+                wait_s=wait,
+                on_batch=on_batch,
+                stop=stop,
+                command=" ".join(["analytics", *sys.argv[1:]]),
+                **options,
+            )
+        render.run_summary(out, summary)
+        if summary.stopped:
+            where = f" {path}" if path else ""
+            raise RunStoppedError(
+                f"stopped after batch {summary.resumed_after + summary.batches + 1:,} with "
+                f"every batch so far committed (load {summary.load_id})",
+                f"continue with: analytics collect --source {source}{where} --resume",
+            )
     return summary
 
 
@@ -180,15 +272,40 @@ def collect(
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
     state_file: StateFileOpt = None,
+    full_refresh: FullRefreshOpt = False,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    lookback: LookbackOpt = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
-    """Extract, transform and load conversations into the lake.
+    """Extract, transform and load conversations into the lake (incremental by default).
+
+    Without dates, reads what is new since the last run (the watermark minus --lookback;
+    unchanged files are skipped). With --start-date/--end-date, backfills that range, skipping
+    days already collected unless --force. Exit 75 if another collect of the pipeline runs.
 
     Example: analytics collect --source files ./exports/ --start-date 2024-01-01
     """
 
     def go() -> None:
-        settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
-        _collect(source, path, settings, start_date, end_date, column_map, state_file)
+        settings = _settings(
+            lake_uri=lake, batch_size=batch_size, timezone=timezone, lookback=lookback
+        )
+        _collect(
+            source,
+            path,
+            settings,
+            start_date,
+            end_date,
+            column_map,
+            state_file,
+            full_refresh=full_refresh,
+            resume=resume,
+            force=force,
+            dry_run=dry_run,
+            wait=wait,
+        )
 
     _guard(go)
 
@@ -243,6 +360,8 @@ def run(
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
     state_file: StateFileOpt = None,
+    full_refresh: FullRefreshOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Run the main job: collect (the bundled sample by default), then report.
 
@@ -251,8 +370,63 @@ def run(
 
     def go() -> None:
         settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
-        _collect(source, path, settings, start_date, end_date, column_map, state_file)
+        _collect(
+            source,
+            path,
+            settings,
+            start_date,
+            end_date,
+            column_map,
+            state_file,
+            full_refresh=full_refresh,
+            wait=wait,
+        )
         _report(settings, "overview", period, start_date, end_date, org, by, fmt, output)
+
+    _guard(go)
+
+
+@app.command()
+def status(
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only this pipeline [every one in state/].")
+    ] = None,
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    lake: LakeOpt = None,
+    state_file: StateFileOpt = None,
+) -> None:
+    """Show where each pipeline stands: watermark, runs, lock, ledger and day coverage.
+
+    Example: analytics status --start-date 2017-10-01 --end-date 2017-11-01 --format json
+    """
+
+    def go() -> None:
+        if fmt not in ("table", "json"):
+            raise ConfigurationError(f"unknown --format {fmt!r}", "use table or json")
+        settings = _settings(lake_uri=lake)
+        start_d, end_d = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
+        check_range(start_d, end_d)
+        if state_file is not None or source is not None:
+            stores = [_store(settings, source or "twcs", state_file)]
+            if state_file is not None and source is None:
+                stores = [StateStore(state_file, state_file.stem)]
+        else:
+            stores = [StateStore(p, p.stem) for p in state_files(settings.state_dir)]
+        stores = [s for s in stores if s.path.exists()]
+        if not stores:
+            raise ConfigurationError(
+                f"no pipeline state in {settings.state_dir}/: nothing has been collected yet",
+                "run 'analytics collect' first, or pass --state-file",
+            )
+        lake_ = Lake(settings.lake_uri)
+        found = [pipeline_status(s, lake_, start_d, end_d) for s in stores]
+        if fmt == "json":
+            sys.stdout.write(json.dumps({"pipelines": found}, indent=2, default=str) + "\n")
+        else:
+            for one in found:
+                render.status(out, one)
 
     _guard(go)
 

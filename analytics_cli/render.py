@@ -46,18 +46,34 @@ def batch_progress(console: Console, source: str) -> Iterator[Callable[[BatchRep
 
 def run_summary(console: Console, s: RunSummary) -> None:
     """Print the closing summary of a collect run."""
-    table = Table(title=f"collect {s.source}: done in {s.seconds:.2f} s", show_header=False)
+    if s.recovered_load:
+        console.print(f"published the batches staged by interrupted load {s.recovered_load}")
+    if s.nothing_to_do:
+        console.print(f"collect {s.source}: nothing to do — {s.nothing_to_do}")
+        return
+    verb = "stopped" if s.stopped else "done"
+    table = Table(
+        title=f"collect {s.source} ({s.mode}): {verb} in {s.seconds:.2f} s", show_header=False
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
+    plan = s.plan
     rows = [
         ("input", s.origin),
         ("lake", s.lake),
+    ]
+    if plan is not None and plan.unchanged:
+        rows.append(("unchanged files skipped", f"{len(plan.unchanged):,}"))
+    if s.resumed_after >= 0:
+        rows.append(("resumed after batch", f"{s.resumed_after + 1:,}"))
+    rows += [
         ("batches", f"{s.batches:,}"),
         ("rows read", f"{s.rows_read:,}"),
         ("messages written", f"{s.messages_written:,}"),
         ("conversations written", f"{s.conversations_written:,}"),
         ("quarantined", f"{s.quarantined:,}"),
         ("outside date range", f"{s.out_of_range:,}"),
+        ("already collected, skipped", f"{s.skipped:,}"),
         ("partitions written", f"{len(s.partitions):,}"),
         ("seconds", f"{s.seconds:.2f}"),
         ("messages/s", f"{s.messages_per_s:,.0f}"),
@@ -142,3 +158,113 @@ def report_table(console: Console, r: ReportResult) -> None:
         for line in cells:
             table.add_row(*line)
         console.print(table)
+
+
+def dry_run(console: Console, s: RunSummary) -> None:
+    """Print what a collect run would read, skip and write (``--dry-run``)."""
+    plan = s.plan
+    assert plan is not None
+    table = Table(title=f"collect {s.source} ({plan.mode}): dry run", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [("lake", s.lake), ("load", plan.load_id), ("batch size", f"{plan.batch_size:,}")]
+    if plan.recover_load and plan.resume_after < 0:
+        rows.append(("first", f"publish what interrupted load {plan.recover_load} staged"))
+    if plan.resume_after >= 0:
+        rows.append(("resume", f"skip batches 1–{plan.resume_after + 1:,} (committed)"))
+    rows.append(("read", "\n".join(plan.files) or "–"))
+    if plan.unchanged:
+        rows.append(("skip (unchanged)", "\n".join(plan.unchanged)))
+    if plan.cutoff is not None:
+        rows.append(("skip conversations", f"whose last message is before {plan.cutoff}"))
+    if plan.start or plan.end:
+        rows.append(("range", f"{plan.start or '…'} to {plan.end or '…'} (end excluded)"))
+    if plan.complete_days:
+        rows.append(("days already collected", _day_ranges(plan.complete_days)))
+    if plan.days is not None:
+        rows.append(("days to collect", _day_ranges(plan.days) or "–"))
+    rows.append(("write", "nothing" if plan.nothing_to_do else f"{s.lake} partitions, state"))
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    if plan.nothing_to_do:
+        console.print(f"nothing to do — {plan.nothing_to_do}")
+    console.print("dry run: nothing was read into the lake, written or locked")
+
+
+def _day_ranges(days: list) -> str:
+    """Compress sorted days into ``2024-01-01..2024-01-05, 2024-01-09`` form."""
+    out: list[str] = []
+    run: list = []
+    for d in sorted(days):
+        if run and (d - run[-1]).days == 1:
+            run.append(d)
+            continue
+        if run:
+            out.append(str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}")
+        run = [d]
+    if run:
+        out.append(str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}")
+    return ", ".join(out)
+
+
+def status(console: Console, st: dict) -> None:
+    """Print one pipeline's status (:func:`analytics_framework.status.pipeline_status`)."""
+    facts = Table(title=f"pipeline {st['pipeline']}", show_header=False, box=box.SIMPLE)
+    facts.add_column(style="bold")
+    facts.add_column()
+    wm = st["watermark"]
+    facts.add_row("state", st["state_file"])
+    facts.add_row("watermark", f"{wm['sent_at']} ({wm['message_id']})" if wm else "–")
+    run = st["last_run"]
+    if run:
+        outcome = run["outcome"]
+        colour = {"succeeded": "green", "skipped": "green"}.get(outcome, "red")
+        text = (
+            f"[{colour}]{outcome}[/] {run['mode'] if 'mode' in run else ''} · "
+            f"{run['started_at']} → {run['finished_at']} ({duration(run.get('seconds'))}) · "
+            f"{run['rows_read']:,} rows read, {run['messages_written']:,} messages written"
+        )
+        if run.get("note"):
+            text += f" · {run['note']}"
+        if run.get("error"):
+            text += f" · {run['error']}"
+        facts.add_row("last run", text)
+    else:
+        facts.add_row("last run", "–")
+    if st["running"]:
+        r = st["running"]
+        facts.add_row(
+            "running now",
+            f"[yellow]pid {r['pid']} on {r['host']} since {r['started_at']}, load "
+            f"{r['load_id']}, heartbeat {r['heartbeat_age_s']:.0f} s ago[/]",
+        )
+    if st["stale_lock"]:
+        r = st["stale_lock"]
+        facts.add_row(
+            "stale lock",
+            f"[red]left by pid {r['pid']} on {r['host']} (dead); the next run takes it over[/]",
+        )
+    if st["interrupted"]:
+        i = st["interrupted"]
+        facts.add_row(
+            "interrupted",
+            f"[red]load {i['load_id']} ({i['mode']}), {i['batches_committed']:,} batches "
+            f"committed[/] — continue with: {i['resume']}",
+        )
+    facts.add_row("batches committed", f"{st['batches_committed']:,}")
+    facts.add_row("files processed", f"{st['files_processed']:,}")
+    facts.add_row("quarantined records", f"{st['quarantined']:,}")
+    console.print(facts)
+    grid = Table(
+        title=f"coverage {st['coverage_range'][0]} to {st['coverage_range'][1]} (excluded)",
+        box=box.SIMPLE_HEAD,
+    )
+    grid.add_column("day")
+    grid.add_column("extracted", justify="center")
+    grid.add_column("loaded (conversations)", justify="right")
+    for row in st["coverage"]:
+        extracted = "[green]✓[/]" if row["extracted"] else "[red]·[/]"
+        loaded = f"{row['loaded']:,}" if row["loaded"] else "[dim]0[/]"
+        grid.add_row(row["day"], extracted, loaded)
+    console.print(grid)

@@ -9,6 +9,8 @@ The tree::
     ├── InputError                  the input itself is unusable (empty, wrong format) (exit 1)
     ├── LakeError                   the lake cannot be read or written                (exit 1)
     ├── RetriableError              a transient failure; retry loops catch only these (exit 1)
+    ├── LockHeldError               another run of the pipeline holds its lock        (exit 75)
+    ├── RunStoppedError             Ctrl-C / SIGTERM stopped the run cleanly          (exit 130)
     └── FatalError                  anything else that stops a run                    (exit 1)
 
 A malformed *record* inside a good file is not an exception: sources route it to the
@@ -69,6 +71,18 @@ class LakeError(AnalyticsError):
 
 class RetriableError(AnalyticsError):
     """A transient failure (timeout, 429, 5xx); retry loops catch only this class."""
+
+
+class LockHeldError(AnalyticsError):
+    """Another run of the same pipeline holds its lock (exit 75, ``EX_TEMPFAIL``: try later)."""
+
+    exit_code = 75
+
+
+class RunStoppedError(AnalyticsError):
+    """A run was asked to stop (Ctrl-C, SIGTERM) and stopped after a durable commit (exit 130)."""
+
+    exit_code = 130
 
 
 class FatalError(AnalyticsError):

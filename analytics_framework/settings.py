@@ -8,7 +8,9 @@ Fields marked ``secret`` in their ``json_schema_extra`` are never printed.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
@@ -38,6 +40,31 @@ class Settings(BaseSettings):
         "*977#",
         description="Text marking a Facebook autoresponse; such messages get role 'bot'.",
     )
+
+    lookback: timedelta = Field(
+        timedelta(hours=1),
+        description="How far before the watermark an incremental collect looks again, for "
+        "late-arriving messages: 90s, 30m, 1h, 2d (or ISO 8601 PT1H).",
+    )
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _short_duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
+            if m:
+                unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m[2]]
+                return timedelta(**{unit: float(m[1])})
+            if not re.fullmatch(r"\s*(P\S+|[\d:.]+)\s*", value):
+                raise ValueError(f"{value!r} is not a duration; use 90s, 30m, 1h or 2d")
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -13,8 +13,19 @@ Shape (``schema_version`` 1)::
       },
       "ledger": [ {batch_id, load_id, stream, seq, rows_in, rows_out, quarantined,
                    partitions, started_at, finished_at, seconds}, … ],
-      "runs": [ {load_id, started_at, finished_at, seconds, outcome, rows_read, …}, … ]
+      "runs": [ {load_id, started_at, finished_at, seconds, outcome, rows_read, …}, … ],
+      "active": {load_id, mode, files, cutoff, days, batch_size, …, "watermark": […]} | absent
     }
+
+Each stream may also hold ``coverage``: ``{"<input key>": [["2024-01-01", "2024-02-01"], …]}``,
+the half-open day ranges whose conversations were completely collected from that input (a
+backfill skips them; ``analytics status`` shows them).
+
+``active`` is the load in progress, written before its first batch: a load that was killed or
+stopped leaves it behind, and ``collect --resume`` continues it after its last committed batch.
+The watermark of a load is kept in ``active`` and moved to the stream only when the load
+succeeds, because batches come in conversation order, not time order: a crash must leave the old
+watermark so the next run re-reads everything the crashed one may have missed.
 
 Every function here returns a new document and never touches its input; unchanged parts are
 shared, not copied, so a commit per batch stays cheap. The state logic is therefore tested
@@ -24,6 +35,7 @@ document is :mod:`analytics_framework.storage.state_store`.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -63,6 +75,8 @@ def validate(doc: Any) -> State:
     for key, kind in (("pipeline", str), ("streams", dict), ("ledger", list), ("runs", list)):
         if not isinstance(doc.get(key), kind):
             raise StateFormatError(f"'{key}' is missing or not a {kind.__name__}")
+    if not isinstance(doc.get("active", {}), dict):
+        raise StateFormatError("'active' is not an object")
     return doc
 
 
@@ -118,3 +132,83 @@ def record_run(state: State, run: dict[str, Any]) -> State:
 def committed_batches(state: State, load_id: str) -> list[dict[str, Any]]:
     """Return the ledger entries of one load, in commit order."""
     return [e for e in state["ledger"] if e.get("load_id") == load_id]
+
+
+def last_committed_seq(state: State, load_id: str) -> int:
+    """Return the highest committed batch ``seq`` of ``load_id``, or -1 when none."""
+    return max((e["seq"] for e in committed_batches(state, load_id)), default=-1)
+
+
+def begin_load(state: State, load: dict[str, Any]) -> State:
+    """Return ``state`` with ``load`` (its plan: load_id, mode, files, …) as the active load."""
+    return {**state, "active": {**load, "watermark": load.get("watermark")}}
+
+
+def advance_load_watermark(state: State, sent_at: str, message_id: str) -> State:
+    """Return ``state`` with the active load's pending watermark moved up to (sent_at, id)."""
+    active = state.get("active")
+    if active is None:
+        return state
+    current = active.get("watermark")
+    if current is None or [sent_at, message_id] > list(current):
+        return {**state, "active": {**active, "watermark": [sent_at, message_id]}}
+    return state
+
+
+def end_load(state: State, stream: str, promote_watermark: bool) -> State:
+    """Return ``state`` with the active load closed after success.
+
+    With ``promote_watermark`` (incremental and full runs, not backfills) the load's pending
+    watermark becomes the stream's watermark (if newer).
+    """
+    active = state.get("active")
+    if active is None:
+        return state
+    rest = {k: v for k, v in state.items() if k != "active"}
+    if promote_watermark and active.get("watermark"):
+        rest = advance_watermark(rest, stream, *active["watermark"])
+    return rest
+
+
+def _merge_ranges(ranges: list[list[str]]) -> list[list[str]]:
+    """Merge half-open ISO day ranges that overlap or touch; returns them sorted."""
+    out: list[list[str]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return out
+
+
+COVERAGE_INPUTS_LIMIT = 200
+"""Most recent inputs whose coverage is kept per stream."""
+
+
+def record_coverage(state: State, stream: str, input_key: str, start: date, end: date) -> State:
+    """Return ``state`` noting that days ``[start, end)`` were completely collected from input.
+
+    ``input_key`` identifies the input's content (:func:`analytics_framework.planning.input_key`),
+    so a changed input is not mistaken for one already collected.
+    """
+    if end <= start:
+        return state
+    coverage = state["streams"].get(stream, {}).get("coverage", {})
+    ranges = _merge_ranges([*coverage.get(input_key, []), [start.isoformat(), end.isoformat()]])
+    others = {k: v for k, v in coverage.items() if k != input_key}
+    kept = dict(list(others.items())[-(COVERAGE_INPUTS_LIMIT - 1) :])
+    return _with_stream(state, stream, coverage={**kept, input_key: ranges})
+
+
+def covered_days(state: State, stream: str, input_key: str | None = None) -> set[date]:
+    """Return the days completely collected for ``stream`` (from one input, or from any)."""
+    coverage = state["streams"].get(stream, {}).get("coverage", {})
+    keys = [input_key] if input_key is not None else list(coverage)
+    days: set[date] = set()
+    for key in keys:
+        for lo, hi in coverage.get(key, []):
+            day, stop = date.fromisoformat(lo), date.fromisoformat(hi)
+            while day < stop:
+                days.add(day)
+                day += timedelta(days=1)
+    return days

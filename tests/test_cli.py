@@ -158,3 +158,61 @@ def test_python_dash_m_and_help(in_tmp):
     assert proc.returncode == 0
     for cmd in ("collect", "report", "run"):
         assert cmd in proc.stdout
+
+
+def test_status_on_a_known_history_table_and_json(in_tmp):
+    assert (
+        invoke("collect", "--start-date", "2017-10-28", "--end-date", "2017-10-31").exit_code == 0
+    )
+    bad = in_tmp / "chats.jsonl"
+    bad.write_text(
+        '{"conversation_id": "c1", "sent_at": "2024-03-04T09:00:00Z", "role": "customer", '
+        '"text": "hi"}\n'
+        '{"conversation_id": "c1", "sent_at": "2024-03-04T09:01:00Z", "role": "agent", '
+        '"text": "hello"}\n'
+        '{"conversation_id": "c1", "sent_at": "yesterday", "role": "agent", "text": "?"}\n'
+    )
+    assert invoke("collect", "--source", "files", str(bad)).exit_code == 0
+
+    result = invoke(
+        "status", "--start-date", "2017-10-27", "--end-date", "2017-11-01", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    files, twcs = json.loads(result.stdout)["pipelines"]  # every pipeline in state/, sorted
+    assert [(c["day"], c["extracted"], c["loaded"]) for c in twcs["coverage"]] == [
+        ("2017-10-27", False, 0),
+        ("2017-10-28", True, 9),
+        ("2017-10-29", True, 11),
+        ("2017-10-30", True, 42),
+        ("2017-10-31", False, 0),  # outside the backfill: a visible gap
+    ]
+    assert twcs["watermark"] is None  # a backfill does not move it
+    assert twcs["last_run"]["outcome"] == "succeeded" and twcs["last_run"]["mode"] == "backfill"
+    assert twcs["running"] is None and twcs["interrupted"] is None
+    assert twcs["batches_committed"] == 2 and twcs["quarantined"] == 0
+    assert files["pipeline"] == "files" and files["quarantined"] == 1
+    assert files["watermark"]["sent_at"] == "2024-03-04T09:01:00+00:00"
+    assert files["files_processed"] == 1
+
+    table = invoke(
+        "status", "--source", "twcs", "--start-date", "2017-10-29", "--end-date", "2017-10-31"
+    )
+    assert table.exit_code == 0, table.output
+    out = table.stdout
+    assert "pipeline twcs" in out and "succeeded" in out and "backfill" in out
+    grid = out.split("(excluded)")[1]
+    assert "2017-10-30" in grid and "42" in grid and "2017-10-31" not in grid
+
+
+def test_status_without_state_says_what_to_do(in_tmp):
+    one_error_line(invoke("status"), 2, "nothing has been collected", "analytics collect")
+
+
+def test_incremental_collect_skips_unchanged_input_and_full_refresh_reads_it(in_tmp):
+    assert invoke("collect").exit_code == 0
+    again = invoke("collect")
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    full = invoke("collect", "--full-refresh")
+    assert full.exit_code == 0 and "(full)" in full.stdout and "5,000" in full.stdout
+    assert one_error_line(invoke("collect", "--resume"), 2, "nothing to resume")
+    assert one_error_line(invoke("collect", "--lookback", "soon"), 2, "lookback", "30m")

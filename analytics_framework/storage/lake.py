@@ -27,6 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from analytics_framework.errors import LakeError
+from analytics_framework.faults import fail_point
 
 PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})")
 
@@ -121,6 +122,11 @@ class Lake:
                 )
         return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
 
+    def list_files(self, folder: str) -> list[str]:
+        """Every file under ``folder`` (recursively), sorted; empty when it does not exist."""
+        selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+        return sorted(i.path for i in self._list(selector) if i.type == pafs.FileType.File)
+
     def exists(self, table: str) -> bool:
         """Whether ``table`` has at least one partition."""
         return bool(self.partitions(table))
@@ -149,6 +155,7 @@ class Lake:
                 frame.write_parquet(fh, compression=compression, statistics=True)
                 fh.flush()
                 os.fsync(fh.fileno())
+            fail_point("mid_write")
             os.replace(tmp, target)
             _fsync_dir(target.parent)
         except OSError as exc:

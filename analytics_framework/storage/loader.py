@@ -129,6 +129,39 @@ class PartitionLoader:
             & (pl.col("day") == part.day)
         )
 
+    def adopt(self) -> int:
+        """Take over the batches this load staged before it was interrupted.
+
+        Every complete staged file (each was written atomically; temporary files are ignored)
+        is registered with the partitions it holds, so the next :meth:`publish` or
+        :meth:`finish` merges it. Returns the number of files adopted.
+        """
+        adopted = 0
+        for path in self.lake.list_files(self.staging_path()):
+            name = path.rsplit("/", 1)[-1]
+            if (
+                not (name.startswith("batch-") and name.endswith(".parquet"))
+                or path in self._staged
+            ):
+                continue
+            table = path.rsplit("/", 2)[-2]
+            with self.lake.fs.open_input_file(path) as fh:
+                days = pl.read_parquet(fh, columns=["year", "month", "day"]).unique()
+            self._staged[path] = (table, {Partition(*row) for row in days.iter_rows()})
+            adopted += 1
+        return adopted
+
+    def recover(self) -> int:
+        """Publish everything an interrupted load left staged, then drop its staging folder.
+
+        Staged batches are durable and their rows upsert idempotently, so publishing them is
+        safe even when the next run loads the same conversations again. Returns the number of
+        staged files found.
+        """
+        found = self.adopt()
+        self.finish()
+        return found
+
     def finish(self) -> list[Partition]:
         """Publish everything still staged and remove the staging folder."""
         done = self.publish()

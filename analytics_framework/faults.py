@@ -1,0 +1,37 @@
+"""A test-only crash hook: kill the process at a named point, to prove crash safety.
+
+Set ``ANALYTICS_TEST_FAIL_AT=POINT[:N]`` and the process ends abruptly (``os._exit(86)``: no
+``finally`` blocks, no flushing, like a power cut or SIGKILL) the N-th time (default 1) it
+reaches ``POINT``. The points, in the order a batch passes them:
+
+- ``after_extract``: a batch was read from the source, nothing of it written yet;
+- ``mid_write``: a lake file's bytes are written to its temporary name, not yet renamed;
+- ``after_write``: the batch is staged and earlier partitions published, state not yet saved;
+- ``after_commit``: the batch is recorded in the state file.
+
+Unset (always, outside tests) the hook does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+ENV_VAR = "ANALYTICS_TEST_FAIL_AT"
+POINTS = ("after_extract", "mid_write", "after_write", "after_commit")
+EXIT_CODE = 86
+
+_reached: Counter[str] = Counter()
+
+
+def fail_point(point: str) -> None:
+    """End the process at once if ``ANALYTICS_TEST_FAIL_AT`` names ``point`` and its count."""
+    wanted = os.environ.get(ENV_VAR)
+    if not wanted:
+        return
+    name, _, count = wanted.partition(":")
+    if name != point:
+        return
+    _reached[point] += 1
+    if _reached[point] == int(count or 1):
+        os._exit(EXIT_CODE)
