@@ -31,17 +31,21 @@ SUFFIX = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv", "twcs": "csv", "
 
 
 def child(source: str, path: str, lake: str, batch_size: int) -> None:
-    """Run collect then report in this process and print a JSON line of measurements."""
-    from analytics_framework.pipeline import collect
+    """Run collect (the CLI's path: lock, plan, state) then report; print one JSON line."""
+    from analytics_framework.pipeline import run_collect
     from analytics_framework.reports import get_report, run_report
     from analytics_framework.settings import load_settings
     from analytics_framework.sources import get_source
     from analytics_framework.storage.lake import Lake
+    from analytics_framework.storage.state_store import StateStore
 
     settings = load_settings(batch_size=batch_size)
     lk = Lake(lake)
     t0 = time.perf_counter()
-    summary = collect(get_source(source)(path, settings), lk, batch_size=batch_size)
+    store = StateStore(Path(lake) / "_state" / f"{source}.json", source)
+    summary = run_collect(
+        get_source(source)(path, settings), lk, store, batch_size=batch_size, timezone="UTC"
+    )
     collect_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = run_report(get_report("overview"), lk, period="weekly", by="org")
