@@ -13,7 +13,7 @@ import zoneinfo
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics_framework.errors import ConfigurationError
@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     """Every setting of the toolkit, with its type, default and description."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ANALYTICS_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="ANALYTICS_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
     )
 
     lake_uri: str = Field(
@@ -46,6 +50,74 @@ class Settings(BaseSettings):
         description="How far before the watermark an incremental collect looks again, for "
         "late-arriving messages: 90s, 30m, 1h, 2d (or ISO 8601 PT1H).",
     )
+
+    # ---- labeling (issue 4) ------------------------------------------------------------------
+    llm_provider: str | None = Field(
+        None,
+        description="Labeler: gemini, openai or local. Unset: gemini if its key is set, else "
+        "openai if its key is set, else local. (--provider)",
+    )
+    gemini_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        description="Gemini API key (GEMINI_API_KEY or GOOGLE_API_KEY).",
+        json_schema_extra={"secret": True},
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY"),
+        description="OpenAI (or compatible server) API key (OPENAI_API_KEY).",
+        json_schema_extra={"secret": True},
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint (vLLM, Ollama, LiteLLM): OPENAI_BASE_URL.",
+    )
+    gemini_base_url: str | None = Field(
+        None, description="Another Gemini API endpoint (a proxy, a test server)."
+    )
+    gemini_model: str = Field("gemini-2.5-flash", description="Gemini model for labels.")
+    openai_model: str = Field("gpt-4o-mini", description="OpenAI model for labels.")
+    llm_batch_size: int = Field(10, ge=1, le=100, description="Conversations per LLM request.")
+    llm_workers: int = Field(4, ge=1, le=64, description="Threads sending requests. (--workers)")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds before a request times out.")
+    llm_max_attempts: int = Field(6, ge=1, description="Attempts per request, retries included.")
+    llm_max_wait_s: float = Field(
+        300.0, ge=0, description="Most seconds spent retrying one request."
+    )
+    llm_backoff_initial_s: float = Field(1.0, ge=0, description="First retry backoff, seconds.")
+    llm_backoff_max_s: float = Field(60.0, ge=0, description="Longest retry backoff, seconds.")
+    llm_rpm: float = Field(60.0, ge=0, description="Requests per minute (0: no limit).")
+    llm_tpm: float = Field(1_000_000.0, ge=0, description="Tokens per minute (0: no limit).")
+    llm_max_input_tokens: int = Field(
+        3000, ge=100, description="Token budget of one conversation's transcript."
+    )
+    llm_max_output_tokens: int = Field(4096, ge=64, description="Output tokens per request.")
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        {
+            "gemini-2.5-flash": (0.30, 2.50),
+            "gemini-2.5-flash-lite": (0.10, 0.40),
+            "gpt-4o-mini": (0.15, 0.60),
+            "gpt-4.1-mini": (0.40, 1.60),
+        },
+        description="USD per million (input, output) tokens by model, for the cost estimate "
+        '(JSON: {"model": [in, out]}).',
+    )
+    taxonomy_file: str | None = Field(
+        None, description="TOML taxonomy replacing the packaged default. (--taxonomy)"
+    )
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _known_provider(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from analytics_framework.enrich import LABELERS
+
+        if value not in LABELERS:
+            raise ValueError(f"unknown provider {value!r}; use one of: {', '.join(LABELERS)}")
+        return value
 
     @field_validator("lookback", mode="before")
     @classmethod

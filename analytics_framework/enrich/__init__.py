@@ -1,0 +1,92 @@
+"""Labeling conversations: providers (gemini, openai, local), taxonomy, cache, the enrich stage.
+
+:data:`LABELERS` is the registry; :func:`make_labeler` builds the one the settings choose.
+"""
+
+from __future__ import annotations
+
+from analytics_framework.enrich.base import (
+    Labeler,
+    RateLimiter,
+    RetryPolicy,
+    require_key,
+)
+from analytics_framework.enrich.gemini import GeminiLabeler
+from analytics_framework.enrich.local import LocalLabeler
+from analytics_framework.enrich.openai_labeler import OpenAILabeler
+from analytics_framework.enrich.taxonomy import Taxonomy, load_taxonomy
+from analytics_framework.errors import UnknownNameError
+
+LABELERS: dict[str, type[Labeler]] = {
+    "gemini": GeminiLabeler,
+    "openai": OpenAILabeler,
+    "local": LocalLabeler,
+}
+
+
+def choose_provider(settings: object) -> str:
+    """Return the provider the settings name, else the first whose key is set, else ``local``."""
+    chosen = getattr(settings, "llm_provider", None)
+    if chosen:
+        return chosen
+    if getattr(settings, "gemini_api_key", None):
+        return "gemini"
+    if getattr(settings, "openai_api_key", None):
+        return "openai"
+    return "local"
+
+
+def make_labeler(
+    settings: object, provider: str | None = None, taxonomy: Taxonomy | None = None
+) -> Labeler:
+    """Build the labeler for ``provider`` (default: :func:`choose_provider`) from settings.
+
+    Raises:
+        UnknownNameError: no such provider.
+        ConfigurationError: the provider needs a key and none is set; a bad taxonomy file.
+    """
+    s = settings
+    name = provider or choose_provider(s)
+    if name not in LABELERS:
+        raise UnknownNameError(f"unknown provider {name!r}", f"use one of: {', '.join(LABELERS)}")
+    cls = LABELERS[name]
+    tax = taxonomy or load_taxonomy(getattr(s, "taxonomy_file", None))
+    common = {
+        "batch_size": s.llm_batch_size,  # type: ignore[attr-defined]
+        "retry": RetryPolicy(
+            attempts=s.llm_max_attempts,  # type: ignore[attr-defined]
+            max_wait_s=s.llm_max_wait_s,  # type: ignore[attr-defined]
+            initial_s=s.llm_backoff_initial_s,  # type: ignore[attr-defined]
+            max_backoff_s=s.llm_backoff_max_s,  # type: ignore[attr-defined]
+            jitter_s=min(1.0, s.llm_backoff_initial_s),  # type: ignore[attr-defined]
+        ),
+        "max_output_tokens": s.llm_max_output_tokens,  # type: ignore[attr-defined]
+    }
+    if name == "local":
+        return cls(tax, **common)
+    limiter = RateLimiter(s.llm_rpm, s.llm_tpm)  # type: ignore[attr-defined]
+    timeout = s.llm_timeout_s  # type: ignore[attr-defined]
+    if name == "gemini":
+        key = s.gemini_api_key  # type: ignore[attr-defined]
+        return cls(
+            tax,
+            model=s.gemini_model,  # type: ignore[attr-defined]
+            limiter=limiter,
+            api_key=require_key(cls, key.get_secret_value() if key else None),
+            base_url=s.gemini_base_url,  # type: ignore[attr-defined]
+            timeout_s=timeout,
+            **common,
+        )
+    key = s.openai_api_key  # type: ignore[attr-defined]
+    return cls(
+        tax,
+        model=s.openai_model,  # type: ignore[attr-defined]
+        limiter=limiter,
+        api_key=require_key(cls, key.get_secret_value() if key else None),
+        base_url=s.openai_base_url,  # type: ignore[attr-defined]
+        timeout_s=timeout,
+        **common,
+    )
+
+
+__all__ = ["LABELERS", "Labeler", "choose_provider", "load_taxonomy", "make_labeler"]

@@ -1,0 +1,578 @@
+"""The labeler base class: batching, cache, retry, rate limiting, validation — written once.
+
+A provider (:mod:`~analytics_framework.enrich.gemini`, :mod:`~analytics_framework.enrich.
+openai_labeler`, :mod:`~analytics_framework.enrich.local`) implements one method,
+:meth:`Labeler.label_batch`: send one request for a few conversations and return the reply. It
+translates its SDK's errors into the classes below. Everything else is here:
+
+- **cache**: content-addressed, key = SHA-256(input_hash, provider, model, prompt_version,
+  taxonomy fingerprint) → the label; a hit costs no call (``force`` ignores it);
+- **batching**: ``batch_size`` conversations per request, each echoed back by id; a reply that
+  misses ids or holds invalid items keeps what is valid and asks once more for the rest;
+- **validation**: the reply must be JSON of the schema (:func:`label_schema`); truncated output
+  (``finish_reason`` length / ``MAX_TOKENS``) or malformed JSON is re-asked once, with the error,
+  then recorded as a failure;
+- **retry** (tenacity): exponential backoff with jitter on :class:`RetriableError` (429, 500,
+  502, 503, 504, timeouts, connection errors). A server's ``Retry-After`` / Gemini ``retryDelay``
+  is a floor: the wait is that delay plus jitter, never less. Attempts and total wait are
+  settings. 400 is not retried (the batch fails); 401/403 raise :class:`ProviderAuthError`,
+  which stops the run;
+- **rate limiting**: one :class:`RateLimiter` shared by every worker thread (requests and tokens
+  per minute); a 429 pauses every worker for the server's delay;
+- **workers**: ``workers`` threads send batches concurrently.
+
+A conversation that cannot be labeled comes back as a failure with its reason; it never fails
+the other conversations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from analytics_framework.enrich.taxonomy import Taxonomy
+from analytics_framework.enrich.transcript import LabelRequest
+from analytics_framework.errors import ConfigurationError, FatalError, RetriableError
+
+PROMPT_VERSION = "v1"
+"""Bump when the prompt or the label schema changes: cached labels of an older version are
+not reused."""
+
+SENTIMENT_NEUTRAL = 0.05
+"""|sentiment| below this is ``neutral`` (VADER's recommended threshold on its compound score)."""
+
+
+class ProviderAuthError(FatalError):
+    """The provider refused the key (401/403): the run stops, the fix names the key variable."""
+
+
+class ProviderRequestError(Exception):
+    """The provider rejected the request itself (400 …): the batch fails, no retry."""
+
+
+class TransientError(RetriableError):
+    """A failure worth retrying (5xx, timeout, connection); ``retry_after`` is a floor, if given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(TransientError):
+    """HTTP 429: the provider's rate limit; every worker pauses for ``retry_after``."""
+
+
+@dataclass
+class Reply:
+    """One provider reply: the JSON text (or items already parsed), tokens, truncation."""
+
+    text: str = ""
+    items: list[dict[str, Any]] | None = None
+    truncated: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class LabelStats:
+    """Counts of one labeling run (thread-safe through :meth:`add`)."""
+
+    conversations: int = 0
+    labeled: int = 0
+    cache_hits: int = 0
+    calls: int = 0
+    retries: int = 0
+    reasks: int = 0
+    failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    wait_s: float = 0.0
+    cost_usd: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: float) -> None:
+        """Add to counters atomically."""
+        with self._lock:
+            for key, value in counts.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as a plain dict."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+def label_schema(taxonomy: Taxonomy) -> dict[str, Any]:
+    """Return the JSON Schema of a reply: ``{"labels": [{id, topic, intent, …}, …]}``."""
+    objections: list[Any] = [*taxonomy.names("objections"), None]
+    item = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "topic": {"type": "string", "enum": taxonomy.names("topics")},
+            "intent": {"type": "string", "enum": taxonomy.names("intents")},
+            "sentiment": {"type": "number", "description": "customer sentiment, -1 to 1"},
+            "satisfaction": {"type": "integer", "description": "predicted CSAT, 1 to 5"},
+            "resolved": {"type": "boolean"},
+            "objection": {"type": ["string", "null"], "enum": objections},
+        },
+        "required": [
+            "id",
+            "topic",
+            "intent",
+            "sentiment",
+            "satisfaction",
+            "resolved",
+            "objection",
+        ],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"labels": {"type": "array", "items": item}},
+        "required": ["labels"],
+        "additionalProperties": False,
+    }
+
+
+def system_prompt(taxonomy: Taxonomy) -> str:
+    """Return the instructions (prompt version :data:`PROMPT_VERSION`) with the taxonomy."""
+
+    def section(name: str) -> str:
+        lines = []
+        for c in getattr(taxonomy, name):
+            ex = f" Examples: {'; '.join(c.examples)}." if c.examples else ""
+            lines.append(f"- {c.name}: {c.description}{ex}")
+        return "\n".join(lines) or "- (none)"
+
+    return (
+        "You label customer conversations for a support and sales analytics tool.\n"
+        "For every conversation given, return one item with its exact id and:\n"
+        "- topic: what the conversation is about (one of the topics below);\n"
+        "- intent: what the customer wants (one of the intents below);\n"
+        "- sentiment: the customer's overall sentiment, a number from -1 (very negative) to 1 "
+        "(very positive);\n"
+        "- satisfaction: how satisfied the customer likely is at the end, an integer 1-5;\n"
+        "- resolved: true if the customer's issue was solved or the question answered;\n"
+        "- objection: for sales conversations, the objection the customer raised (one of the "
+        "objections below), else null.\n"
+        "Reply with JSON only, matching the schema.\n\n"
+        f"Topics:\n{section('topics')}\n\nIntents:\n{section('intents')}\n\n"
+        f"Objections:\n{section('objections')}\n"
+    )
+
+
+def user_prompt(batch: list[LabelRequest], feedback: str | None = None) -> str:
+    """Return the request text: the conversations as JSON, plus feedback on a re-ask."""
+    convs = [{"id": r.conversation_id, "transcript": r.transcript} for r in batch]
+    text = "Label these conversations:\n" + json.dumps(convs, ensure_ascii=False)
+    if feedback:
+        text += f"\n\nYour previous reply could not be used: {feedback}. Reply again, in full."
+    return text
+
+
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute limits shared by all worker threads.
+
+    Requests are spaced by ``60 / rpm`` seconds; tokens come from a bucket refilled at
+    ``tpm / 60`` per second (capacity ``tpm``). :meth:`pause` (fed by 429s) holds every caller
+    until the given time has passed.
+    """
+
+    def __init__(self, rpm: float, tpm: float) -> None:
+        self.interval = 60.0 / rpm if rpm > 0 else 0.0
+        self.tpm = tpm
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._tokens = float(tpm)
+        self._refilled = time.monotonic()
+        self._paused_until = 0.0
+
+    def acquire(self, tokens: int) -> float:
+        """Block until a request of ``tokens`` may start; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self.tpm > 0:
+                    self._tokens = min(
+                        self.tpm, self._tokens + (now - self._refilled) * self.tpm / 60
+                    )
+                    self._refilled = now
+                need = min(tokens, self.tpm) if self.tpm > 0 else 0
+                start = max(now, self._next, self._paused_until)
+                if self.tpm > 0 and self._tokens < need:
+                    start = max(start, now + (need - self._tokens) * 60 / self.tpm)
+                if start <= now:
+                    self._next = now + self.interval
+                    self._tokens -= need
+                    return waited
+                delay = start - now
+            time.sleep(delay)
+            waited += delay
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker for ``seconds`` from now (a 429's delay)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+class LabelCache:
+    """Content-addressed label cache in SQLite (``state/label_cache.sqlite3``), thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+            "created_at TEXT NOT NULL)"
+        )
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """Return the cached label for ``key``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM labels WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``key`` (durably; replaces an older value)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO labels VALUES (?, ?, ?)",
+                (key, json.dumps(value), datetime.now(UTC).isoformat()),
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+@dataclass
+class Outcome:
+    """Labels of one :meth:`Labeler.label` call: ``labels`` and ``failures`` by conversation."""
+
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RetryPolicy:
+    """How calls are retried: attempts, total wait, backoff (seconds)."""
+
+    attempts: int = 6
+    max_wait_s: float = 300.0
+    initial_s: float = 1.0
+    max_backoff_s: float = 60.0
+    jitter_s: float = 1.0
+
+
+class Labeler(ABC):
+    """Base class of every labeler; see the module docstring for what it does for them.
+
+    Class attributes:
+        name: registry name (``--provider``).
+        needs_key: whether an API key is required.
+        key_env_vars: environment variables the key may come from, in order.
+        uses_network: False for offline labelers (no cache, no rate limit, no retries).
+        default_model: the model used when the settings name none.
+
+    Args:
+        taxonomy: the label values.
+        model: the model name.
+        batch_size: conversations per request.
+        retry: the retry policy.
+        limiter: the shared rate limiter (None: unlimited).
+    """
+
+    name: ClassVar[str]
+    needs_key: ClassVar[bool] = True
+    key_env_vars: ClassVar[tuple[str, ...]] = ()
+    uses_network: ClassVar[bool] = True
+    default_model: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        model: str | None = None,
+        batch_size: int = 10,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        max_output_tokens: int = 4096,
+    ) -> None:
+        self.taxonomy = taxonomy
+        self.model = model or self.default_model
+        self.batch_size = max(1, batch_size)
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter
+        self.max_output_tokens = max_output_tokens
+        self.schema = label_schema(taxonomy)
+        self.instructions = system_prompt(taxonomy)
+
+    # ---- what a provider implements ----------------------------------------------------------
+
+    @abstractmethod
+    def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
+        """Send one request labeling ``batch``; ``feedback`` explains why a re-ask happens.
+
+        Raises:
+            RateLimitedError / TransientError: worth retrying.
+            ProviderAuthError: the key was refused.
+            ProviderRequestError: the request was rejected.
+        """
+
+    # ---- what the base does ------------------------------------------------------------------
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of (provider, model, prompt_version, taxonomy): labels are redone when it moves."""
+        blob = f"{self.name}|{self.model}|{PROMPT_VERSION}|{self.taxonomy.fingerprint()}"
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def cache_key(self, request: LabelRequest) -> str:
+        """Return the cache key of ``request`` (content hash + labeler configuration)."""
+        return hashlib.sha256(f"{request.input_hash}|{self.config_hash}".encode()).hexdigest()
+
+    def label(
+        self,
+        requests: list[LabelRequest],
+        *,
+        cache: LabelCache | None = None,
+        workers: int = 1,
+        force: bool = False,
+        stats: LabelStats | None = None,
+    ) -> Outcome:
+        """Label ``requests``: cache first, then batches over ``workers`` threads.
+
+        Returns:
+            The :class:`Outcome`: each label is ``{topic, intent, sentiment, satisfaction,
+            resolved, objection, input_tokens, output_tokens}``.
+
+        Raises:
+            ProviderAuthError: the key was refused (the other workers are cancelled).
+        """
+        stats = stats if stats is not None else LabelStats()
+        outcome = Outcome()
+        todo: dict[str, LabelRequest] = {}
+        use_cache = cache is not None and self.uses_network
+        stats.add(conversations=len(requests))
+        for req in requests:
+            hit = None
+            if cache is not None and use_cache and not force:
+                hit = cache.get(self.cache_key(req))
+            if hit is not None:
+                outcome.labels[req.conversation_id] = hit
+                stats.add(cache_hits=1, labeled=1)
+            else:
+                todo[req.conversation_id] = req
+        queue = list(todo.values())
+        batches = [queue[i : i + self.batch_size] for i in range(0, len(queue), self.batch_size)]
+        if not batches:
+            return outcome
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="label") as pool:
+            futures = [pool.submit(self._label_one_batch, b, stats) for b in batches]
+            try:
+                for fut in as_completed(futures):
+                    labels, failures = fut.result()
+                    for cid, lab in labels.items():
+                        outcome.labels[cid] = lab
+                        if cache is not None and use_cache:
+                            cache.put(self.cache_key(todo[cid]), lab)
+                    outcome.failures.update(failures)
+                    stats.add(labeled=len(labels), failures=len(failures))
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+        return outcome
+
+    def _label_one_batch(
+        self, batch: list[LabelRequest], stats: LabelStats
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Label one batch: validate, re-ask once on bad output, ask once more for missing ids."""
+        pending = {r.conversation_id: r for r in batch}
+        labels: dict[str, dict[str, Any]] = {}
+        failures: dict[str, str] = {}
+        feedback: str | None = None
+        reasked = asked_missing = False
+        while pending:
+            try:
+                reply = self._call(list(pending.values()), feedback, stats)
+            except ProviderRequestError as exc:
+                failures.update({cid: f"request rejected: {exc}" for cid in pending})
+                break
+            except RetriableError as exc:
+                failures.update({cid: f"gave up after retries: {exc}" for cid in pending})
+                break
+            per_item_tokens = (
+                reply.input_tokens // len(pending),
+                reply.output_tokens // len(pending),
+            )
+            items, problem = self._parse(reply)
+            if problem is not None:
+                if reasked:
+                    failures.update({cid: problem for cid in pending})
+                    break
+                reasked, feedback = True, problem
+                stats.add(reasks=1)
+                continue
+            bad: dict[str, str] = {}
+            for item in items:
+                cid = item.get("id") if isinstance(item, dict) else None
+                if cid not in pending:
+                    continue  # unknown or repeated id: ignored
+                label, why = self._validate(item)
+                if label is None:
+                    bad[cid] = why
+                    continue
+                label["input_tokens"], label["output_tokens"] = per_item_tokens
+                labels[cid] = label
+                del pending[cid]
+            if not pending:
+                break
+            reasons = {cid: bad.get(cid, "id missing from the reply") for cid in pending}
+            if asked_missing:
+                failures.update(reasons)
+                break
+            asked_missing = True
+            feedback = "these ids were missing or invalid: " + "; ".join(
+                f"{cid} ({why})" for cid, why in reasons.items()
+            )
+        return labels, failures
+
+    def _call(self, batch: list[LabelRequest], feedback: str | None, stats: LabelStats) -> Reply:
+        """Send one request with rate limiting and tenacity retries."""
+        policy = self.retry
+        tokens = sum(r.tokens for r in batch) + 500
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            backoff = wait_exponential_jitter(
+                initial=policy.initial_s, max=policy.max_backoff_s, jitter=policy.jitter_s
+            )(state)
+            floor = getattr(exc, "retry_after", None)
+            if floor is not None:  # the server's delay is a floor; jitter only adds to it
+                return floor + random.uniform(0, policy.jitter_s)
+            return backoff
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            if isinstance(exc, RateLimitedError) and self.limiter is not None:
+                self.limiter.pause(delay)
+            stats.add(retries=1, wait_s=delay)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetriableError),
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_wait_s),
+            wait=wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                if self.limiter is not None:
+                    stats.add(wait_s=self.limiter.acquire(tokens))
+                stats.add(calls=1)
+                reply = self.label_batch(batch, feedback)
+                stats.add(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+        return reply
+
+    def _parse(self, reply: Reply) -> tuple[list[Any], str | None]:
+        """Return the reply's items, or a problem description (truncated, not JSON, wrong shape)."""
+        if reply.truncated:
+            return [], "the reply was cut off at the output token limit (truncated)"
+        if reply.items is not None:
+            return reply.items, None
+        try:
+            doc = json.loads(reply.text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            return [], f"the reply was not valid JSON ({exc})"
+        if not isinstance(doc, dict) or not isinstance(doc.get("labels"), list):
+            return [], 'the reply was not {"labels": [...]}'
+        return doc["labels"], None
+
+    def _validate(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """Check one item against the taxonomy; returns (label, "") or (None, why)."""
+        t = self.taxonomy
+        topic, intent, objection = item.get("topic"), item.get("intent"), item.get("objection")
+        sentiment, satisfaction, resolved = (
+            item.get("sentiment"),
+            item.get("satisfaction"),
+            item.get("resolved"),
+        )
+        if topic not in t.names("topics"):
+            return None, f"unknown topic {topic!r}"
+        if intent not in t.names("intents"):
+            return None, f"unknown intent {intent!r}"
+        if objection in ("", "none", "null"):
+            objection = None
+        if objection is not None and objection not in t.names("objections"):
+            return None, f"unknown objection {objection!r}"
+        if isinstance(sentiment, bool) or not isinstance(sentiment, int | float):
+            return None, "sentiment is not a number"
+        if not -1.0 <= float(sentiment) <= 1.0:
+            return None, f"sentiment {sentiment} is outside -1..1"
+        if isinstance(satisfaction, float) and satisfaction.is_integer():
+            satisfaction = int(satisfaction)
+        if isinstance(satisfaction, bool) or not isinstance(satisfaction, int):
+            return None, "satisfaction is not an integer"
+        if not 1 <= satisfaction <= 5:
+            return None, f"satisfaction {satisfaction} is outside 1..5"
+        if not isinstance(resolved, bool):
+            return None, "resolved is not true/false"
+        return {
+            "topic": topic,
+            "intent": intent,
+            "sentiment": float(sentiment),
+            "satisfaction": satisfaction,
+            "resolved": resolved,
+            "objection": objection,
+        }, ""
+
+
+def require_key(labeler: type[Labeler], key: str | None) -> str:
+    """Return ``key`` or raise the error that names where the key should come from.
+
+    Raises:
+        ConfigurationError: no key is set.
+    """
+    if not key:
+        names = " or ".join(labeler.key_env_vars)
+        raise ConfigurationError(
+            f"provider '{labeler.name}' needs an API key and none is set",
+            f"set {names} (in the environment or .env), or use --provider local",
+        )
+    return key
+
+
+def sentiment_label(score: float | None) -> str | None:
+    """Return ``positive``/``neutral``/``negative`` for a −1…1 score (±0.05 thresholds)."""
+    if score is None:
+        return None
+    if score >= SENTIMENT_NEUTRAL:
+        return "positive"
+    if score <= -SENTIMENT_NEUTRAL:
+        return "negative"
+    return "neutral"

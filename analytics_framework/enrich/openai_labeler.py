@@ -1,0 +1,111 @@
+"""The ``openai`` labeler: OpenAI chat completions with a strict JSON schema.
+
+Uses the official ``openai`` SDK. The key comes from ``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` is
+honoured, so any OpenAI-compatible server (vLLM, Ollama, LiteLLM) works. The SDK's own retries
+are off (``max_retries=0``): retries, backoff and rate limits are the base class's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import openai
+
+from analytics_framework.enrich.base import (
+    Labeler,
+    ProviderAuthError,
+    ProviderRequestError,
+    RateLimitedError,
+    Reply,
+    TransientError,
+    user_prompt,
+)
+from analytics_framework.enrich.transcript import LabelRequest
+
+RETRIABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Return the ``Retry-After`` header (seconds form) or ``retry-after-ms``, or None."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class OpenAILabeler(Labeler):
+    """Labels through the OpenAI chat-completions API (or any compatible server)."""
+
+    name: ClassVar[str] = "openai"
+    key_env_vars: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
+    default_model: ClassVar[str] = "gpt-4o-mini"
+
+    def __init__(
+        self,
+        *args: Any,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
+        """Send one chat completion for ``batch``; see :meth:`Labeler.label_batch`."""
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": self.instructions},
+                    {"role": "user", "content": user_prompt(batch, feedback)},
+                ],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "labels", "schema": self.schema, "strict": True},
+                },
+                temperature=0,
+                max_tokens=self.max_output_tokens,
+            )
+        except openai.APITimeoutError as exc:
+            raise TransientError(f"timeout: {exc}") from None
+        except openai.APIConnectionError as exc:
+            raise TransientError(f"connection error: {exc}") from None
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise ProviderAuthError(
+                f"OpenAI refused the API key (HTTP {exc.status_code}): {exc.message}",
+                "check OPENAI_API_KEY (and OPENAI_BASE_URL if you use another server)",
+            ) from None
+        except openai.APIStatusError as exc:
+            after = retry_after_s(exc.response.headers if exc.response is not None else None)
+            if exc.status_code == 429:
+                raise RateLimitedError(f"HTTP 429: {exc.message}", after) from None
+            if exc.status_code in RETRIABLE_STATUS:
+                raise TransientError(f"HTTP {exc.status_code}: {exc.message}", after) from None
+            raise ProviderRequestError(f"HTTP {exc.status_code}: {exc.message}") from None
+        choice = resp.choices[0] if resp.choices else None
+        usage = resp.usage
+        return Reply(
+            text=(choice.message.content or "") if choice else "",
+            truncated=bool(choice and choice.finish_reason == "length"),
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )

@@ -1,0 +1,246 @@
+"""The enrich stage: label the lake's conversations that lack a current label.
+
+A conversation needs labeling when it has no row in ``labels``, its row is ``failed``, its row
+was made with another labeler configuration (provider, model, prompt version, taxonomy: the
+``config_hash``), or it gained messages since (``message_count`` differs). So ``collect`` labels
+what it just loaded, a failed conversation is retried on the next run, and switching provider
+re-labels. ``force`` re-labels everything in range and bypasses the cache.
+
+Work goes day partition by day partition: read the day's conversations and messages, label the
+ones that need it in chunks of ``batch_size`` conversations, upsert the day's ``labels`` file
+atomically. A crash loses at most the day in progress, and its successful labels are in the
+cache, so the re-run makes no call for them.
+
+``labels`` columns (DESIGN.md, plus ``status``/``error``/``message_count``/``config_hash``):
+conversation_id, topic, intent, sentiment (−1…1), sentiment_label, satisfaction (1–5,
+predicted), resolved, objection, provider, model, prompt_version, input_hash, input_tokens,
+output_tokens (the request's tokens shared evenly by its conversations), labeled_at, status
+(``labeled``/``failed``), error, message_count, config_hash.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import duckdb
+import polars as pl
+
+from analytics_framework.enrich.base import (
+    PROMPT_VERSION,
+    LabelCache,
+    Labeler,
+    LabelStats,
+    sentiment_label,
+)
+from analytics_framework.enrich.transcript import build_requests
+from analytics_framework.storage.lake import Lake, Partition
+
+LABEL_SCHEMA: dict[str, pl.DataType] = {
+    "conversation_id": pl.String(),
+    "topic": pl.String(),
+    "intent": pl.String(),
+    "sentiment": pl.Float64(),
+    "sentiment_label": pl.String(),
+    "satisfaction": pl.Int64(),
+    "resolved": pl.Boolean(),
+    "objection": pl.String(),
+    "provider": pl.String(),
+    "model": pl.String(),
+    "prompt_version": pl.String(),
+    "input_hash": pl.String(),
+    "input_tokens": pl.Int64(),
+    "output_tokens": pl.Int64(),
+    "labeled_at": pl.Datetime("us", "UTC"),
+    "status": pl.String(),
+    "error": pl.String(),
+    "message_count": pl.Int64(),
+    "config_hash": pl.String(),
+}
+
+
+@dataclass
+class EnrichSummary:
+    """What one enrich run did.
+
+    Attributes:
+        partitions: day partitions whose labels were (re)written.
+        stats: calls, cache hits, retries, failures, tokens (:class:`LabelStats`).
+        cost_usd: estimated cost from the price table, or None for an unpriced model.
+    """
+
+    provider: str
+    model: str
+    partitions: list[str] = field(default_factory=list)
+    stats: LabelStats = field(default_factory=LabelStats)
+    cost_usd: float | None = 0.0
+    seconds: float = 0.0
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def pending_partitions(
+    lake: Lake,
+    config_hash: str,
+    start: date | None = None,
+    end: date | None = None,
+    force: bool = False,
+) -> list[Partition]:
+    """Return the day partitions holding conversations that need labels, sorted.
+
+    ``start``/``end`` bound the partition days (half-open). With ``force``, every partition in
+    range.
+    """
+    if not lake.exists("conversations"):
+        return []
+    hive = (
+        "hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER, 'day': INTEGER}"
+    )
+    conv = lake.table_glob("conversations").replace("'", "''")
+    day = "make_date(c.year, c.month, c.day)"
+    where = [f"{day} >= $start" if start else "TRUE", f"{day} < $end" if end else "TRUE"]
+    if not force and lake.exists("labels"):
+        labels = lake.table_glob("labels").replace("'", "''")
+        join = f"LEFT JOIN read_parquet('{labels}', {hive}) l USING (conversation_id)"
+        where.append(
+            "(l.conversation_id IS NULL OR l.status <> 'labeled' OR l.config_hash <> $hash "
+            "OR l.message_count <> c.message_count)"
+        )
+    else:
+        join = ""
+    sql = (
+        f"SELECT DISTINCT c.year, c.month, c.day FROM read_parquet('{conv}', {hive}) c {join} "
+        f"WHERE {' AND '.join(where)} ORDER BY 1, 2, 3"
+    )
+    params = {"start": start, "end": end, "hash": config_hash}
+    params = {k: v for k, v in params.items() if f"${k}" in sql}
+    con = duckdb.connect()
+    try:
+        return [Partition(*row) for row in con.execute(sql, params).fetchall()]
+    finally:
+        con.close()
+
+
+def enrich(
+    lake: Lake,
+    labeler: Labeler,
+    *,
+    cache: LabelCache | None = None,
+    workers: int = 1,
+    force: bool = False,
+    start: date | None = None,
+    end: date | None = None,
+    batch_size: int = 1000,
+    budget_tokens: int = 3000,
+    prices: dict[str, tuple[float, float]] | None = None,
+    on_partition: Callable[[Partition, int], None] | None = None,
+) -> EnrichSummary:
+    """Label every conversation in ``[start, end)`` that needs it; see the module docstring.
+
+    Args:
+        lake: the lake (its ``conversations`` and ``messages``; ``labels`` is written).
+        labeler: the provider.
+        cache: the label cache (None: no cache).
+        workers: threads sending requests.
+        force: re-label everything in range, ignoring the cache.
+        start: first partition day, or None.
+        end: day after the last partition day, or None.
+        batch_size: conversations labeled per chunk (bounds memory).
+        budget_tokens: token budget of one transcript.
+        prices: USD per million (input, output) tokens by model.
+        on_partition: called with each partition done and its labels written.
+
+    Returns:
+        The :class:`EnrichSummary`.
+
+    Raises:
+        ProviderAuthError: the provider refused the key.
+        LakeError: the lake cannot be read or written.
+    """
+    t0 = time.perf_counter()
+    summary = EnrichSummary(provider=labeler.name, model=labeler.model)
+    config = labeler.config_hash
+    for part in pending_partitions(lake, config, start, end, force):
+        conv = lake.read_partition("conversations", part)
+        msgs = lake.read_partition("messages", part)
+        if conv is None or msgs is None:
+            continue
+        old = lake.read_partition("labels", part)
+        need = conv.select("conversation_id", "message_count")
+        if old is not None and old.height and not force:
+            current = old.filter(
+                (pl.col("status") == "labeled") & (pl.col("config_hash") == config)
+            ).select("conversation_id", "message_count")
+            need = need.join(current, on=["conversation_id", "message_count"], how="anti")
+        ids = need["conversation_id"].to_list()
+        rows: list[dict] = []
+        for i in range(0, len(ids), batch_size):
+            chunk = set(ids[i : i + batch_size])
+            requests = build_requests(
+                msgs.filter(pl.col("conversation_id").is_in(list(chunk))), budget_tokens
+            )
+            outcome = labeler.label(
+                requests, cache=cache, workers=workers, force=force, stats=summary.stats
+            )
+            now = datetime.now(UTC)
+            for req in requests:
+                base = {
+                    "conversation_id": req.conversation_id,
+                    "provider": labeler.name,
+                    "model": labeler.model,
+                    "prompt_version": PROMPT_VERSION,
+                    "input_hash": req.input_hash,
+                    "labeled_at": now,
+                    "message_count": req.message_count,
+                    "config_hash": config,
+                }
+                label = outcome.labels.get(req.conversation_id)
+                if label is not None:
+                    rows.append(
+                        {
+                            **base,
+                            **{k: label.get(k) for k in LABEL_SCHEMA if k in label},
+                            "sentiment_label": sentiment_label(label.get("sentiment")),
+                            "status": "labeled",
+                        }
+                    )
+                else:
+                    reason = outcome.failures.get(req.conversation_id, "not labeled")
+                    summary.failures[req.conversation_id] = reason
+                    rows.append(
+                        {
+                            **base,
+                            "input_tokens": 0,
+                            "output_tokens": 0,
+                            "status": "failed",
+                            "error": reason,
+                        }
+                    )
+        new = pl.DataFrame(rows, schema=LABEL_SCHEMA)
+        if old is not None and old.height:
+            keep = old.join(new.select("conversation_id"), on="conversation_id", how="anti")
+            new = pl.concat([keep.select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA), new])  # type: ignore[arg-type]
+        new = new.join(conv.select("conversation_id"), on="conversation_id", how="semi")
+        lake.write_partition("labels", part, new.sort("conversation_id"))
+        summary.partitions.append(str(part))
+        if on_partition:
+            on_partition(part, len(ids))
+    summary.seconds = time.perf_counter() - t0
+    summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
+    return summary
+
+
+def estimate_cost(
+    stats: LabelStats, labeler: Labeler, prices: dict[str, tuple[float, float]]
+) -> float | None:
+    """Return the USD cost of the tokens spent, or None when the model has no price.
+
+    Offline labelers cost 0.
+    """
+    if not labeler.uses_network:
+        return 0.0
+    price = prices.get(labeler.model)
+    if price is None:
+        return None
+    return (stats.input_tokens * price[0] + stats.output_tokens * price[1]) / 1_000_000
