@@ -22,6 +22,9 @@ from rich.console import Console
 from analytics_cli import render
 from analytics_framework import pipeline
 from analytics_framework.dates import check_range, parse_day
+from analytics_framework.enrich import LABELERS, make_labeler
+from analytics_framework.enrich.base import LabelCache
+from analytics_framework.enrich.stage import EnrichSummary, enrich
 from analytics_framework.errors import (
     AnalyticsError,
     ConfigurationError,
@@ -33,6 +36,7 @@ from analytics_framework.settings import Settings, load_settings
 from analytics_framework.sources import SOURCES, get_source
 from analytics_framework.status import pipeline_status, state_files
 from analytics_framework.storage.lake import Lake
+from analytics_framework.storage.lock import RunLock
 from analytics_framework.storage.state_store import StateStore, default_state_path
 
 app = typer.Typer(
@@ -99,6 +103,23 @@ DryRunOpt = Annotated[
 WaitOpt = Annotated[
     float,
     typer.Option("--wait", help="Wait up to SECONDS for a running collect of the pipeline."),
+]
+NoEnrichOpt = Annotated[
+    bool, typer.Option("--no-enrich", help="Do not label conversations after loading.")
+]
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option("--provider", help="Labeler: " + ", ".join(LABELERS) + " [by the keys set]."),
+]
+TaxonomyOpt = Annotated[
+    Path | None, typer.Option("--taxonomy", help="TOML taxonomy replacing the default.")
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="Threads sending LLM requests [4].")
+]
+ForceReprocessOpt = Annotated[
+    bool,
+    typer.Option("--force-reprocess", help="Label again, ignoring the cache and current labels."),
 ]
 FORMATS = ("table", "json", "csv")
 state_app = typer.Typer(
@@ -219,6 +240,43 @@ def _collect(
     return summary
 
 
+def _enrich(
+    settings: Settings,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    force: bool = False,
+    wait: float = 0.0,
+) -> EnrichSummary:
+    """Label what needs labels in the lake (under the enrich lock) and print the summary."""
+    start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
+    check_range(start_d, end_d)
+    labeler = make_labeler(settings)
+    lake = Lake(settings.lake_uri)
+    state_dir = Path(settings.state_dir)
+    with RunLock(state_dir / "enrich.json", "enrich", wait_s=wait):
+        cache = LabelCache(state_dir / "label_cache.sqlite3")
+        try:
+            with render.enrich_progress(err, labeler.name) as on_partition:
+                summary = enrich(
+                    lake,
+                    labeler,
+                    cache=cache,
+                    workers=settings.llm_workers,
+                    force=force,
+                    start=start_d,
+                    end=end_d,
+                    batch_size=settings.batch_size,
+                    budget_tokens=settings.llm_max_input_tokens,
+                    prices=settings.llm_prices,
+                    on_partition=on_partition,
+                )
+        finally:
+            cache.close()
+    render.enrich_summary(out, summary)
+    return summary
+
+
 def _report(
     settings: Settings,
     name: str,
@@ -278,6 +336,11 @@ def collect(
     lookback: LookbackOpt = None,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
+    no_enrich: NoEnrichOpt = False,
+    provider: ProviderOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    workers: WorkersOpt = None,
+    force_reprocess: ForceReprocessOpt = False,
 ) -> None:
     """Extract, transform and load conversations into the lake (incremental by default).
 
@@ -290,8 +353,16 @@ def collect(
 
     def go() -> None:
         settings = _settings(
-            lake_uri=lake, batch_size=batch_size, timezone=timezone, lookback=lookback
+            lake_uri=lake,
+            batch_size=batch_size,
+            timezone=timezone,
+            lookback=lookback,
+            llm_provider=provider,
+            taxonomy_file=str(taxonomy) if taxonomy else None,
+            llm_workers=workers,
         )
+        if not (dry_run or no_enrich):
+            make_labeler(settings)  # a missing key or bad taxonomy fails before any work
         _collect(
             source,
             path,
@@ -306,6 +377,8 @@ def collect(
             dry_run=dry_run,
             wait=wait,
         )
+        if not (dry_run or no_enrich):
+            _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait)
 
     _guard(go)
 
@@ -362,14 +435,28 @@ def run(
     state_file: StateFileOpt = None,
     full_refresh: FullRefreshOpt = False,
     wait: WaitOpt = 0.0,
+    no_enrich: NoEnrichOpt = False,
+    provider: ProviderOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    workers: WorkersOpt = None,
+    force_reprocess: ForceReprocessOpt = False,
 ) -> None:
-    """Run the main job: collect (the bundled sample by default), then report.
+    """Run the main job: collect (the bundled sample by default), label, then report.
 
     Example: analytics run            (real Twitter support threads, no settings needed)
     """
 
     def go() -> None:
-        settings = _settings(lake_uri=lake, batch_size=batch_size, timezone=timezone)
+        settings = _settings(
+            lake_uri=lake,
+            batch_size=batch_size,
+            timezone=timezone,
+            llm_provider=provider,
+            taxonomy_file=str(taxonomy) if taxonomy else None,
+            llm_workers=workers,
+        )
+        if not no_enrich:
+            make_labeler(settings)
         _collect(
             source,
             path,
@@ -381,7 +468,37 @@ def run(
             full_refresh=full_refresh,
             wait=wait,
         )
+        if not no_enrich:
+            _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait)
         _report(settings, "overview", period, start_date, end_date, org, by, fmt, output)
+
+    _guard(go)
+
+
+@app.command("enrich")
+def enrich_cmd(
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    provider: ProviderOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    workers: WorkersOpt = None,
+    force_reprocess: ForceReprocessOpt = False,
+    lake: LakeOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Label the lake's conversations that have no current label (failed ones are retried).
+
+    Example: analytics enrich --provider gemini --workers 8 --start-date 2024-01-01
+    """
+
+    def go() -> None:
+        settings = _settings(
+            lake_uri=lake,
+            llm_provider=provider,
+            taxonomy_file=str(taxonomy) if taxonomy else None,
+            llm_workers=workers,
+        )
+        _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait)
 
     _guard(go)
 

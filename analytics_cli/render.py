@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from analytics_framework.enrich.stage import EnrichSummary
 from analytics_framework.pipeline import BatchReport, RunSummary
 from analytics_framework.reports import ReportResult
+from analytics_framework.storage.lake import Partition
 
 
 @contextmanager
@@ -107,6 +109,8 @@ def _fmt(column: str, value: object) -> str:
         return "–"
     if column.endswith("_s") and isinstance(value, int | float):
         return duration(float(value))
+    if column == "sentiment_mean" and isinstance(value, float):
+        return f"{value:+.2f}"
     if isinstance(value, float):
         return f"{value:,.1f}"
     if isinstance(value, int):
@@ -123,11 +127,30 @@ HEADERS = {
     "response_mean_s": "resp avg",
     "response_median_s": "resp p50",
     "response_p90_s": "resp p90",
+    "csat_pct": "CSAT %",
+    "predicted_csat_pct": "pred. CSAT %",
+    "resolution_pct": "resolved %",
+    "fcr_pct": "FCR %",
+    "sentiment_mean": "sentiment",
+    "positive_pct": "pos %",
+    "neutral_pct": "neu %",
+    "negative_pct": "neg %",
+    "share_pct": "share %",
 }
+SENTIMENT = ("sentiment_mean", "positive_pct", "neutral_pct", "negative_pct")
+SPEED = (
+    "frt_mean_s",
+    "frt_median_s",
+    "frt_p90_s",
+    "replies",
+    "response_mean_s",
+    "response_median_s",
+    "response_p90_s",
+)
 
 
 def report_table(console: Console, r: ReportResult) -> None:
-    """Print a report as two tables (volume, then speed) that fit an 80-column terminal.
+    """Print a report as tables (volume, speed, quality) that fit an 80-column terminal.
 
     Durations are shown as ``13m 46s``; JSON and CSV exports keep seconds.
     """
@@ -136,10 +159,16 @@ def report_table(console: Console, r: ReportResult) -> None:
         return
     keys = [c for c in ("period", "org_id") if c in r.columns]
     rest = [c for c in r.columns if c not in keys and c != "metric_version"]
-    groups = [
-        ("volume", [c for c in rest if c in VOLUME]),
-        ("speed", [c for c in rest if c not in VOLUME]),
-    ]
+    if "dimension" in rest:  # a ranking report (topics): one table
+        groups = [("top values", rest)]
+    else:
+        groups = [
+            ("volume", [c for c in rest if c in VOLUME]),
+            ("speed", [c for c in rest if c in SPEED]),
+            ("quality", [c for c in rest if c not in (*VOLUME, *SPEED, *SENTIMENT)]),
+            ("sentiment", [c for c in rest if c in SENTIMENT]),
+        ]
+        groups = [(label, cols) for label, cols in groups if cols]
     for label, columns in groups:
         table = Table(
             box=box.SIMPLE_HEAD,
@@ -268,3 +297,59 @@ def status(console: Console, st: dict) -> None:
         loaded = f"{row['loaded']:,}" if row["loaded"] else "[dim]0[/]"
         grid.add_row(row["day"], extracted, loaded)
     console.print(grid)
+
+
+@contextmanager
+def enrich_progress(console: Console, provider: str) -> Iterator[Callable[[Partition, int], None]]:
+    """Show a live line while day partitions are labeled; yields the per-partition callback."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[day]} · {task.completed:,.0f} conversations labeled"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task(f"label ({provider})", total=None, day="")
+
+    def on_partition(part: Partition, n: int) -> None:
+        progress.update(task, advance=n, day=str(part))
+
+    with progress:
+        yield on_partition
+
+
+def enrich_summary(console: Console, s: EnrichSummary) -> None:
+    """Print what labeling did: calls, cache hits, retries, failures, tokens, cost."""
+    st = s.stats
+    if not s.partitions:
+        console.print(f"label ({s.provider}): every conversation already has a current label")
+        return
+    table = Table(
+        title=f"label ({s.provider}, {s.model}): done in {s.seconds:.2f} s", show_header=False
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    cost = "unknown (no price for this model)" if s.cost_usd is None else f"${s.cost_usd:,.4f}"
+    rows = [
+        ("day partitions", f"{len(s.partitions):,}"),
+        ("conversations", f"{st.conversations:,}"),
+        ("labeled", f"{st.labeled:,}"),
+        ("cache hits", f"{st.cache_hits:,}"),
+        ("calls", f"{st.calls:,}"),
+        ("retries", f"{st.retries:,}"),
+        ("re-asks (bad output)", f"{st.reasks:,}"),
+        ("failures", f"{st.failures:,}"),
+        ("input tokens", f"{st.input_tokens:,}"),
+        ("output tokens", f"{st.output_tokens:,}"),
+        ("estimated cost", cost),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    if s.failures:
+        cid, why = next(iter(s.failures.items()))
+        console.print(
+            f"[yellow]{len(s.failures):,} conversation(s) not labeled (e.g. {cid}: {why}); "
+            "they are recorded as failed and retried on the next run[/]"
+        )

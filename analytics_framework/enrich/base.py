@@ -494,7 +494,8 @@ class Labeler(ABC):
             with attempt:
                 if self.limiter is not None:
                     stats.add(wait_s=self.limiter.acquire(tokens))
-                stats.add(calls=1)
+                if self.uses_network:
+                    stats.add(calls=1)
                 reply = self.label_batch(batch, feedback)
                 stats.add(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
         return reply

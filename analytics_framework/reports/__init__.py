@@ -9,7 +9,13 @@ REPORTS: dict[str, Report] = {
     "overview": Report(
         name="overview",
         sql_file="overview.sql",
-        description="conversations, messages, customers, unanswered, FRT and response time",
+        description="volume, unanswered, FRT, response time, CSAT, predicted CSAT, "
+        "resolution, FCR, sentiment",
+    ),
+    "topics": Report(
+        name="topics",
+        sql_file="topics.sql",
+        description="top topics, intents and objections with counts and shares",
     ),
 }
 

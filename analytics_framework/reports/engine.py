@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
@@ -95,6 +96,13 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
         )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if lake.exists("labels"):
+        present.append("labels")
+    else:  # reports join labels; an unlabeled lake reads as one with no labels yet
+        from analytics_framework.enrich.stage import LABEL_SCHEMA
+
+        empty = pl.DataFrame(schema=LABEL_SCHEMA).to_arrow()  # noqa: F841 - read by DuckDB
+        con.execute("CREATE TABLE labels AS SELECT * FROM empty")
     for table in present:
         glob = lake.table_glob(table).replace("'", "''")
         con.execute(

@@ -1,23 +1,64 @@
--- overview: volume, unanswered, first response time and response time per period (and org).
--- Metric definitions v1 (DESIGN.md). Placeholders filled by the engine from a whitelist:
+-- overview: volume, unanswered, first response time, response time and quality (surveyed CSAT,
+-- predicted CSAT, resolution rate, FCR, sentiment) per period (and org).
+-- Metric definitions v1 (DESIGN.md):
+--   csat_pct            surveyed ratings 4-5 / all surveyed ratings x 100 (source csat_rating)
+--   predicted_csat_pct  labeled conversations with predicted satisfaction 4-5 / labeled x 100
+--   resolution_pct      resolved / conversations whose resolution is known x 100; resolved =
+--                       the source status says so, else the labeler's verdict
+--   fcr_pct             first-contact resolutions / conversations whose resolution is known x 100;
+--                       FCR = resolved, exactly one human reply cycle (response_count = 1), and
+--                       the same customer opens no new conversation within 7 days
+--   sentiment_mean      mean labeled sentiment (-1..1); positive/neutral/negative_pct its split
+-- Placeholders filled by the engine from a whitelist:
 --   {unit} day|week|month   {keys} "period" or "period, org_id"   {org_expr} org_id or NULL
 -- Parameters: $tz (IANA zone), $start/$end (UTC instants or NULL), $org (or NULL),
 --   $first_day/$last_day (partition pruning, one day of slack each side for zone shifts).
-WITH c AS (
+WITH followed AS (
+    -- each conversation with its customer's next conversation start (7-day FCR window);
+    -- pruned like the range, plus 8 days after it so the window sees the next conversations
     SELECT
-        CAST(date_trunc('{unit}', timezone($tz, started_at)) AS DATE) AS period,
+        conversation_id,
+        CASE WHEN customer_id IS NOT NULL THEN
+            lead(started_at) OVER (PARTITION BY customer_id ORDER BY started_at, conversation_id)
+        END AS next_started_at
+    FROM conversations
+    WHERE ($first_day IS NULL OR make_date(year, month, day) >= $first_day)
+      AND ($last_day IS NULL OR make_date(year, month, day) <= CAST($last_day AS DATE) + 8)
+),
+c AS (
+    SELECT
+        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
         {org_expr} AS org_id,
         customer_id,
         message_count,
         customer_messages,
         first_response_s,
-        response_times_s
+        response_times_s,
+        csat_rating,
+        l.satisfaction,
+        l.sentiment,
+        l.sentiment_label,
+        coalesce(
+            CASE WHEN lower(conversations.status) IN ('resolved', 'closed', 'solved', 'done')
+                 THEN TRUE END,
+            l.resolved
+        ) AS resolved,
+        response_count = 1
+            AND (f.next_started_at IS NULL
+                 OR f.next_started_at >= conversations.started_at + INTERVAL 7 DAY) AS one_contact
     FROM conversations
-    WHERE ($start IS NULL OR started_at >= $start)
-      AND ($end IS NULL OR started_at < $end)
+    LEFT JOIN (
+        SELECT conversation_id, satisfaction, sentiment, sentiment_label, resolved
+        FROM labels WHERE status = 'labeled'
+    ) l USING (conversation_id)
+    LEFT JOIN followed f USING (conversation_id)
+    WHERE ($start IS NULL OR conversations.started_at >= $start)
+      AND ($end IS NULL OR conversations.started_at < $end)
       AND ($org IS NULL OR conversations.org_id = $org)
-      AND ($first_day IS NULL OR make_date(year, month, day) >= $first_day)
-      AND ($last_day IS NULL OR make_date(year, month, day) <= $last_day)
+      AND ($first_day IS NULL OR make_date(conversations.year, conversations.month,
+                                           conversations.day) >= $first_day)
+      AND ($last_day IS NULL OR make_date(conversations.year, conversations.month,
+                                          conversations.day) <= $last_day)
 ),
 per_conversation AS (
     SELECT
@@ -29,7 +70,22 @@ per_conversation AS (
         count(first_response_s) AS answered,
         avg(first_response_s) AS frt_mean_s,
         quantile_cont(first_response_s, 0.5) AS frt_median_s,
-        quantile_cont(first_response_s, 0.9) AS frt_p90_s
+        quantile_cont(first_response_s, 0.9) AS frt_p90_s,
+        100.0 * count(*) FILTER (WHERE csat_rating >= 4) / nullif(count(csat_rating), 0)
+            AS csat_pct,
+        count(satisfaction) AS labeled,
+        100.0 * count(*) FILTER (WHERE satisfaction >= 4) / nullif(count(satisfaction), 0)
+            AS predicted_csat_pct,
+        100.0 * count(*) FILTER (WHERE resolved) / nullif(count(resolved), 0) AS resolution_pct,
+        100.0 * count(*) FILTER (WHERE resolved AND one_contact) / nullif(count(resolved), 0)
+            AS fcr_pct,
+        avg(sentiment) AS sentiment_mean,
+        100.0 * count(*) FILTER (WHERE sentiment_label = 'positive')
+            / nullif(count(sentiment_label), 0) AS positive_pct,
+        100.0 * count(*) FILTER (WHERE sentiment_label = 'neutral')
+            / nullif(count(sentiment_label), 0) AS neutral_pct,
+        100.0 * count(*) FILTER (WHERE sentiment_label = 'negative')
+            / nullif(count(sentiment_label), 0) AS negative_pct
     FROM c
     GROUP BY {keys}
 ),
@@ -48,6 +104,8 @@ SELECT
     conversations, messages, customers, unanswered, answered,
     frt_mean_s, frt_median_s, frt_p90_s,
     coalesce(replies, 0) AS replies, response_mean_s, response_median_s, response_p90_s,
+    csat_pct, labeled, predicted_csat_pct, resolution_pct, fcr_pct,
+    sentiment_mean, positive_pct, neutral_pct, negative_pct,
     {metric_version} AS metric_version
 FROM per_conversation
 LEFT JOIN per_reply USING ({keys})
