@@ -6,17 +6,19 @@ Rules (prompt_version is the package's; model ``rules-v1``):
   the customer's messages, −1…1 (DESIGN.md: "mean over the customer's messages"); 0 when the
   customer wrote nothing. Label: positive ≥ 0.05, negative ≤ −0.05, else neutral (VADER's
   thresholds).
-- **topic / intent**: each category scores one point per keyword occurrence in the customer's
+- **topic**: each category scores one point per keyword occurrence in the customer's
   messages (whole words, case-insensitive; at most 3 per keyword) plus half a point per
   occurrence in the agents' messages for topics. A customer word of 5+ letters that matches no
   keyword exactly counts when it is within rapidfuzz ratio 88 of a one-word keyword (typos:
-  "refnd"). The best score wins, ties going to the earlier category; no match gives ``other``
-  (topics) or ``request_help``/the first intent (intents).
+  "refnd"). The best score wins, ties going to the earlier category; no match gives ``other``.
 - **objection**: the best-scoring objection class among keyword hits in the customer's messages
   (``other`` is never guessed), else null.
-- **resolved**: true when one of the last two messages holds a resolution phrase (thanks, fixed,
-  solved, works now, all set, …) and the customer's last message is not negative; false when the
-  customer wrote last with a negative message, or nobody answered.
+- **intent**: as topics, over the customer's first two messages only (what they came for; the
+  thanks at the end would otherwise make everything ``praise``).
+- **resolved**: true when one of the last two messages holds a resolution or friendly-closing
+  phrase (thanks, fixed, solved, works now, all set, have a nice day, glad I could help, …) and
+  the customer's last message is not negative; false when the customer wrote last with a negative
+  message, or nobody answered.
 - **satisfaction** (1–5): round(3 + 2 × mean compound of the customer's last two messages,
   +0.5 if resolved, −0.5 if no agent or bot ever answered), clamped to 1…5.
 
@@ -38,7 +40,8 @@ from analytics_framework.enrich.transcript import LabelRequest
 
 RESOLUTION = re.compile(
     r"\b(thanks?|thank you|thx|solved|resolved|fixed|works now|working now|that worked|it worked|"
-    r"all set|all good|sorted|perfect|great|appreciate|cheers)\b",
+    r"all set|all good|sorted|perfect|great|appreciate|cheers|have a (?:nice|good|great) day|"
+    r"you're welcome|you are welcome|glad (?:i|we) could help|pleasure to help|no problem)\b",
     re.IGNORECASE,
 )
 WORD = re.compile(r"[a-z][a-z']{4,}")
@@ -126,7 +129,8 @@ class LocalLabeler(Labeler):
         topic = self.topics.best(
             self.topics.scores(customer_text, others, 0.5), self.topic_fallback
         )
-        intent = self.intents.best(self.intents.scores(customer_text), self.intent_fallback)
+        opening = "\n".join(customer[:2]).lower()  # what the customer wants, said up front
+        intent = self.intents.best(self.intents.scores(opening), self.intent_fallback)
         objection = self.objections.best(self.objections.scores(customer_text), None)
         roles = Counter(req.roles)
         answered = roles["agent"] + roles["bot"] > 0
