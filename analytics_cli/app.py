@@ -8,6 +8,7 @@ with exit code 2 for usage errors and 1 for failures.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -178,7 +179,9 @@ def _graceful_stop() -> Iterator[threading.Event]:
         yield stop
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            # once a stop was asked for, a further signal while the process winds down ends it
+            # with the same exit code; the state is already consistent
+            signal.signal(sig, (lambda *_: os._exit(130)) if stop.is_set() else old)
 
 
 def _collect(
