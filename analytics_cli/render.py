@@ -292,10 +292,13 @@ def status(console: Console, st: dict) -> None:
     grid.add_column("day")
     grid.add_column("extracted", justify="center")
     grid.add_column("loaded (conversations)", justify="right")
+    grid.add_column("labeled", justify="right")
     for row in st["coverage"]:
         extracted = "[green]✓[/]" if row["extracted"] else "[red]·[/]"
         loaded = f"{row['loaded']:,}" if row["loaded"] else "[dim]0[/]"
-        grid.add_row(row["day"], extracted, loaded)
+        short = row["labeled"] < row["loaded"]
+        labeled = f"[{'yellow' if short else 'green'}]{row['labeled']:,}[/]"
+        grid.add_row(row["day"], extracted, loaded, labeled)
     console.print(grid)
 
 

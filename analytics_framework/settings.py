@@ -28,6 +28,7 @@ class Settings(BaseSettings):
         extra="ignore",
         validate_default=True,
         populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     lake_uri: str = Field(

@@ -6,7 +6,8 @@ plain JSON-ready data; rendering is the CLI's business. Coverage is a grid of da
 - ``extracted``: the day's conversations were completely read from the source (recorded in the
   state as day ranges by successful runs and, batch by batch, by backfills);
 - ``loaded``: conversations of this pipeline in the lake's partition for that day (counted with
-  DuckDB over the partition files, pruned to the range).
+  DuckDB over the partition files, pruned to the range);
+- ``labeled``: those of them with a current label (``labels`` rows with status ``labeled``).
 
 Nothing here writes anything or takes the lock.
 """
@@ -39,15 +40,18 @@ def state_files(state_dir: str) -> list[Path]:
     )
 
 
-def loaded_days(lake: Lake, source: str, start: date, end: date) -> dict[date, int]:
-    """Count this source's conversations per lake partition day in ``[start, end)``.
+def loaded_days(
+    lake: Lake, source: str, start: date, end: date, table: str = "conversations"
+) -> dict[date, int]:
+    """Count this source's conversations (or labels) per lake partition day in ``[start, end)``.
 
     Returns:
-        ``{day: conversations}`` for days that have any; {} when the lake is empty.
+        ``{day: rows}`` for days that have any; {} when the table is empty.
     """
-    if not lake.exists("conversations"):
+    if not lake.exists(table):
         return {}
-    glob = lake.table_glob("conversations").replace("'", "''")
+    glob = lake.table_glob(table).replace("'", "''")
+    labeled = "AND status = 'labeled'" if table == "labels" else ""
     con = duckdb.connect()
     try:
         rows = con.execute(
@@ -55,7 +59,7 @@ def loaded_days(lake: Lake, source: str, start: date, end: date) -> dict[date, i
             SELECT make_date(year, month, day) AS d, count(*) AS n
             FROM read_parquet('{glob}', hive_partitioning = true,
                  hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}})
-            WHERE starts_with(conversation_id, $prefix)
+            WHERE starts_with(conversation_id, $prefix) {labeled}
               AND make_date(year, month, day) >= $start AND make_date(year, month, day) < $end
             GROUP BY ALL
             """,
@@ -91,7 +95,7 @@ def pipeline_status(
     Returns:
         ``{"pipeline", "state_file", "watermark", "last_run", "running", "stale_lock",
         "interrupted", "batches_committed", "quarantined", "coverage": [{"day", "extracted",
-        "loaded"}, …]}``.
+        "loaded", "labeled"}, …]}``.
 
     Raises:
         CorruptStateError: the state file cannot be used.
@@ -127,8 +131,14 @@ def pipeline_status(
     if start is None:
         start = end - timedelta(days=DEFAULT_DAYS)
     loaded = loaded_days(lake, name, start, end)
+    labeled = loaded_days(lake, name, start, end, "labels")
     coverage = [
-        {"day": d.isoformat(), "extracted": d in covered, "loaded": loaded.get(d, 0)}
+        {
+            "day": d.isoformat(),
+            "extracted": d in covered,
+            "loaded": loaded.get(d, 0),
+            "labeled": labeled.get(d, 0),
+        }
         for d in day_list(start, end)
     ]
     return {

@@ -6,6 +6,8 @@ from ``scripts/generate_data.py`` and is cached under ``bench-data/``.
 Usage:
     uv run python scripts/bench.py                       # files/parquet at 100k and 1M
     uv run python scripts/bench.py --format facebook --sizes 100000 1000000
+    uv run python scripts/bench.py --enrich 2000            # labeling: 1, 4, 16 workers
+    uv run python scripts/bench.py --enrich 2000 --rpm 600  # ... under a rate limit
 """
 
 from __future__ import annotations
@@ -65,13 +67,102 @@ def child(source: str, path: str, lake: str, batch_size: int) -> None:
     )
 
 
+def bench_enrich(conversations: int, latency_s: float, workers: list[int], rpm: float) -> None:
+    """Label ``conversations`` through the OpenAI SDK against the local fake server.
+
+    Prints conversations/s per worker count (fresh cache each time), then a second run with the
+    cache warm, which must make no call.
+    """
+    import json as _json
+    import tempfile as _tempfile
+    from datetime import UTC, datetime, timedelta
+
+    sys.path.insert(0, str(ROOT))
+    from analytics_framework.enrich import make_labeler
+    from analytics_framework.enrich.base import LabelCache
+    from analytics_framework.enrich.stage import enrich
+    from analytics_framework.pipeline import collect
+    from analytics_framework.settings import load_settings
+    from analytics_framework.sources.files import FilesSource
+    from analytics_framework.storage.lake import Lake
+    from tests.llm_server import FakeLLM
+
+    with _tempfile.TemporaryDirectory(prefix="bench-enrich-") as tmp, FakeLLM(latency_s) as srv:
+        t0 = datetime(2024, 3, 4, tzinfo=UTC)
+        lines = []
+        for i in range(conversations):
+            start = t0 + timedelta(minutes=7 * i)
+            for j, (role, text) in enumerate(
+                [
+                    ("customer", f"Hi, I was charged twice for order {i}, refund please"),
+                    ("agent", "Sorry about that, I have refunded the second charge."),
+                    ("customer", "Thank you!"),
+                ]
+            ):
+                lines.append(
+                    _json.dumps(
+                        {
+                            "conversation_id": f"b{i}",
+                            "sent_at": (start + timedelta(minutes=j)).isoformat(),
+                            "role": role,
+                            "text": text,
+                        }
+                    )
+                )
+        src = Path(tmp) / "in.jsonl"
+        src.write_text("\n".join(lines) + "\n")
+        lake = Lake(str(Path(tmp) / "lake"))
+        collect(FilesSource(str(src), load_settings()), lake)
+        settings = load_settings(
+            openai_api_key="bench", openai_base_url=srv.url + "/v1", llm_rpm=rpm, llm_tpm=0
+        )
+        labeler = make_labeler(settings, "openai")
+        print(
+            f"enrich: {conversations:,} conversations, {labeler.batch_size} per request, "
+            f"{latency_s * 1000:.0f} ms per call, rate limit {rpm:g} requests/min"
+        )
+        print(f"{'workers':>8} {'seconds':>8} {'conv/s':>8} {'calls':>6} {'cache hits':>10}")
+        cache = None
+        for n in workers:
+            lake.delete(lake.path("labels"))
+            cache_path = Path(tmp) / f"cache-{n}.sqlite3"
+            cache = LabelCache(cache_path)
+            t = time.perf_counter()
+            summary = enrich(lake, labeler, cache=cache, workers=n)
+            secs = time.perf_counter() - t
+            st = summary.stats
+            print(f"{n:>8} {secs:>8.2f} {conversations / secs:>8,.0f} {st.calls:>6} {0:>10}")
+        assert cache is not None
+        lake.delete(lake.path("labels"))
+        t = time.perf_counter()
+        summary = enrich(lake, labeler, cache=cache, workers=workers[-1])
+        secs = time.perf_counter() - t
+        st = summary.stats
+        print(
+            f"{'rerun':>8} {secs:>8.2f} {conversations / secs:>8,.0f} {st.calls:>6} "
+            f"{st.cache_hits:>10,}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--enrich",
+        type=int,
+        metavar="CONVERSATIONS",
+        help="benchmark labeling instead: this many conversations against a local LLM server",
+    )
+    ap.add_argument("--latency", type=float, default=0.2, help="--enrich: seconds per call")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 4, 16], help="--enrich")
+    ap.add_argument("--rpm", type=float, default=0, help="--enrich: requests/min limit (0: none)")
     ap.add_argument("--format", default="parquet", choices=sorted(SOURCE_OF))
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--child", nargs=3, metavar=("SOURCE", "PATH", "LAKE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.enrich:
+        bench_enrich(a.enrich, a.latency, a.workers, a.rpm)
+        return
     if a.child:
         child(*a.child, a.batch_size)
         return

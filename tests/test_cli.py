@@ -186,6 +186,7 @@ def test_status_on_a_known_history_table_and_json(in_tmp):
         ("2017-10-30", True, 42),
         ("2017-10-31", False, 0),  # outside the backfill: a visible gap
     ]
+    assert all(c["labeled"] == c["loaded"] for c in twcs["coverage"])  # collect labels too
     assert twcs["watermark"] is None  # a backfill does not move it
     assert twcs["last_run"]["outcome"] == "succeeded" and twcs["last_run"]["mode"] == "backfill"
     assert twcs["running"] is None and twcs["interrupted"] is None

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -297,3 +298,18 @@ def test_local_labeler_on_twcs_threads(tmp_path):
     assert labels["sentiment"].is_between(-1, 1).all()
     assert labels["satisfaction"].is_between(1, 5).all()
     assert summary.cost_usd == 0.0 and summary.stats.calls == 0
+
+
+def test_local_labeler_topic_accuracy_on_hand_labeled_twcs(tmp_path):
+    """The figure the README quotes: topic accuracy on 27 TWCS threads labeled by hand."""
+    from analytics_framework.sources.twcs import TwcsSource
+
+    gold = pl.read_csv(Path(__file__).parent / "data" / "twcs_kaggle_sample_topics.csv")
+    lake = Lake(str(tmp_path / "lake"))
+    collect(TwcsSource(str(SHARED / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
+    out = LocalLabeler(load_taxonomy()).label(build_requests(lake.read_table("messages")))
+    hits = sum(
+        out.labels[cid]["topic"] == t
+        for cid, t in gold.select("conversation_id", "topic").iter_rows()
+    )
+    assert gold.height == 27 and hits == 16  # 59 %: see README, "How good is the local labeler"
