@@ -255,6 +255,19 @@ class LabelCache:
             row = self._db.execute("SELECT value FROM labels WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Return the cached labels of ``keys`` that are present, in one query per 500 keys."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                marks = ",".join("?" * len(part))
+                for key, value in self._db.execute(
+                    f"SELECT key, value FROM labels WHERE key IN ({marks})", part
+                ):
+                    found[key] = json.loads(value)
+        return found
+
     def put(self, key: str, value: dict[str, Any]) -> None:
         """Store ``value`` under ``key`` (durably; replaces an older value)."""
         with self._lock:
@@ -377,10 +390,10 @@ class Labeler(ABC):
         todo: dict[str, LabelRequest] = {}
         use_cache = cache is not None and self.uses_network
         stats.add(conversations=len(requests))
+        keys = {req.conversation_id: self.cache_key(req) for req in requests}
+        hits = cache.get_many(list(keys.values())) if cache and use_cache and not force else {}
         for req in requests:
-            hit = None
-            if cache is not None and use_cache and not force:
-                hit = cache.get(self.cache_key(req))
+            hit = hits.get(keys[req.conversation_id])
             if hit is not None:
                 outcome.labels[req.conversation_id] = hit
                 stats.add(cache_hits=1, labeled=1)
@@ -398,7 +411,7 @@ class Labeler(ABC):
                     for cid, lab in labels.items():
                         outcome.labels[cid] = lab
                         if cache is not None and use_cache:
-                            cache.put(self.cache_key(todo[cid]), lab)
+                            cache.put(keys[cid], lab)
                     outcome.failures.update(failures)
                     stats.add(labeled=len(labels), failures=len(failures))
             except BaseException:

@@ -35,7 +35,7 @@ from analytics_framework.enrich.base import (
     LabelStats,
     sentiment_label,
 )
-from analytics_framework.enrich.transcript import build_requests
+from analytics_framework.enrich.transcript import LabelRequest, build_requests
 from analytics_framework.storage.lake import Lake, Partition
 
 LABEL_SCHEMA: dict[str, pl.DataType] = {
@@ -161,6 +161,11 @@ def enrich(
     t0 = time.perf_counter()
     summary = EnrichSummary(provider=labeler.name, model=labeler.model)
     config = labeler.config_hash
+    # Partitions are gathered until about ``batch_size`` conversations need labels, then
+    # labeled in one go (so the workers stay busy across small days), then each is written.
+    group: list[Chunk] = []
+    rows: dict[Partition, list[dict]] = {}
+    waiting = 0
     for part in pending_partitions(lake, config, start, end, force):
         conv = lake.read_partition("conversations", part)
         msgs = lake.read_partition("messages", part)
@@ -173,50 +178,98 @@ def enrich(
                 (pl.col("status") == "labeled") & (pl.col("config_hash") == config)
             ).select("conversation_id", "message_count")
             need = need.join(current, on=["conversation_id", "message_count"], how="anti")
-        ids = need["conversation_id"].to_list()
-        rows: list[dict] = []
-        for i in range(0, len(ids), batch_size):
-            chunk = set(ids[i : i + batch_size])
+        ids = need["conversation_id"]
+        for i in range(0, max(len(ids), 1), batch_size):
+            chunk = ids[i : i + batch_size]
             requests = build_requests(
-                msgs.filter(pl.col("conversation_id").is_in(list(chunk))), budget_tokens
+                msgs.filter(pl.col("conversation_id").is_in(chunk.implode())), budget_tokens
             )
-            outcome = labeler.label(
-                requests, cache=cache, workers=workers, force=force, stats=summary.stats
-            )
-            now = datetime.now(UTC)
-            for req in requests:
-                base = {
-                    "conversation_id": req.conversation_id,
-                    "provider": labeler.name,
-                    "model": labeler.model,
-                    "prompt_version": PROMPT_VERSION,
-                    "input_hash": req.input_hash,
-                    "labeled_at": now,
-                    "message_count": req.message_count,
-                    "config_hash": config,
-                }
-                label = outcome.labels.get(req.conversation_id)
-                if label is not None:
-                    rows.append(
-                        {
-                            **base,
-                            **{k: label.get(k) for k in LABEL_SCHEMA if k in label},
-                            "sentiment_label": sentiment_label(label.get("sentiment")),
-                            "status": "labeled",
-                        }
-                    )
-                else:
-                    reason = outcome.failures.get(req.conversation_id, "not labeled")
-                    summary.failures[req.conversation_id] = reason
-                    rows.append(
-                        {
-                            **base,
-                            "input_tokens": 0,
-                            "output_tokens": 0,
-                            "status": "failed",
-                            "error": reason,
-                        }
-                    )
+            group.append(Chunk(part, conv, old, requests, last=i + batch_size >= len(ids)))
+            waiting += len(requests)
+            if waiting >= batch_size:
+                _label_group(
+                    lake, labeler, group, rows, cache, workers, force, summary, on_partition
+                )
+                group, waiting = [], 0
+    if group:
+        _label_group(lake, labeler, group, rows, cache, workers, force, summary, on_partition)
+    summary.seconds = time.perf_counter() - t0
+    summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
+    return summary
+
+
+@dataclass
+class Chunk:
+    """Up to ``batch_size`` conversations of one partition waiting for labels."""
+
+    part: Partition
+    conv: pl.DataFrame
+    old: pl.DataFrame | None
+    requests: list[LabelRequest]
+    last: bool
+
+
+def _label_group(
+    lake: Lake,
+    labeler: Labeler,
+    group: list[Chunk],
+    pending: dict[Partition, list[dict]],
+    cache: LabelCache | None,
+    workers: int,
+    force: bool,
+    summary: EnrichSummary,
+    on_partition: Callable[[Partition, int], None] | None,
+) -> None:
+    """Label the requests of several partition chunks at once, then upsert each partition.
+
+    A partition split over several chunks collects its rows in ``pending`` and is written once,
+    with its last chunk.
+    """
+    requests = [r for chunk in group for r in chunk.requests]
+    outcome = labeler.label(
+        requests, cache=cache, workers=workers, force=force, stats=summary.stats
+    )
+    now = datetime.now(UTC)
+    config = labeler.config_hash
+    for chunk in group:
+        part, conv, old = chunk.part, chunk.conv, chunk.old
+        rows = pending.setdefault(part, [])
+        for req in chunk.requests:
+            base = {
+                "conversation_id": req.conversation_id,
+                "provider": labeler.name,
+                "model": labeler.model,
+                "prompt_version": PROMPT_VERSION,
+                "input_hash": req.input_hash,
+                "labeled_at": now,
+                "message_count": req.message_count,
+                "config_hash": config,
+            }
+            label = outcome.labels.get(req.conversation_id)
+            if label is not None:
+                rows.append(
+                    {
+                        **base,
+                        **{k: label.get(k) for k in LABEL_SCHEMA if k in label},
+                        "sentiment_label": sentiment_label(label.get("sentiment")),
+                        "status": "labeled",
+                    }
+                )
+            else:
+                reason = outcome.failures.get(req.conversation_id, "not labeled")
+                summary.failures[req.conversation_id] = reason
+                rows.append(
+                    {
+                        **base,
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "status": "failed",
+                        "error": reason,
+                    }
+                )
+        if not chunk.last:
+            continue  # more chunks of this partition follow
+        del pending[part]
         new = pl.DataFrame(rows, schema=LABEL_SCHEMA)
         if old is not None and old.height:
             keep = old.join(new.select("conversation_id"), on="conversation_id", how="anti")
@@ -225,10 +278,7 @@ def enrich(
         lake.write_partition("labels", part, new.sort("conversation_id"))
         summary.partitions.append(str(part))
         if on_partition:
-            on_partition(part, len(ids))
-    summary.seconds = time.perf_counter() - t0
-    summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
-    return summary
+            on_partition(part, len(rows))
 
 
 def estimate_cost(
