@@ -313,3 +313,19 @@ def test_local_labeler_topic_accuracy_on_hand_labeled_twcs(tmp_path):
         for cid, t in gold.select("conversation_id", "topic").iter_rows()
     )
     assert gold.height == 27 and hits == 16  # 59 %: see README, "How good is the local labeler"
+
+
+def test_a_custom_taxonomy_replaces_the_default_and_a_bad_one_is_a_clear_error(in_tmp):
+    (in_tmp / "tax.toml").write_text(
+        '[[topics]]\nname = "aviation"\ndescription = "planes"\nkeywords = ["flight", "pilot"]\n'
+        '[[topics]]\nname = "other"\n\n[[intents]]\nname = "chat"\n'
+    )
+    runner = CliRunner()
+    ok = runner.invoke(app, ["run", "--taxonomy", "tax.toml", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    labels = Lake(str(in_tmp / "lake")).read_table("labels")
+    assert set(labels["topic"]) == {"aviation", "other"} and set(labels["intent"]) == {"chat"}
+    assert labels["objection"].null_count() == labels.height  # no objection classes given
+    (in_tmp / "bad.toml").write_text("[[intents]]\nname = 'x'\n")
+    bad = runner.invoke(app, ["enrich", "--taxonomy", "bad.toml"])
+    assert bad.exit_code == 2 and "has no topics" in bad.stderr and "bad.toml" in bad.stderr
