@@ -16,6 +16,7 @@ from analytics_framework.enrich.local import LocalLabeler
 from analytics_framework.enrich.openai_labeler import OpenAILabeler
 from analytics_framework.enrich.taxonomy import Taxonomy, load_taxonomy
 from analytics_framework.errors import UnknownNameError
+from analytics_framework.settings import Settings
 
 LABELERS: dict[str, type[Labeler]] = {
     "gemini": GeminiLabeler,
@@ -24,20 +25,19 @@ LABELERS: dict[str, type[Labeler]] = {
 }
 
 
-def choose_provider(settings: object) -> str:
+def choose_provider(settings: Settings) -> str:
     """Return the provider the settings name, else the first whose key is set, else ``local``."""
-    chosen = getattr(settings, "llm_provider", None)
-    if chosen:
-        return chosen
-    if getattr(settings, "gemini_api_key", None):
+    if settings.llm_provider:
+        return settings.llm_provider
+    if settings.gemini_api_key:
         return "gemini"
-    if getattr(settings, "openai_api_key", None):
+    if settings.openai_api_key:
         return "openai"
     return "local"
 
 
 def make_labeler(
-    settings: object, provider: str | None = None, taxonomy: Taxonomy | None = None
+    settings: Settings, provider: str | None = None, taxonomy: Taxonomy | None = None
 ) -> Labeler:
     """Build the labeler for ``provider`` (default: :func:`choose_provider`) from settings.
 
@@ -50,40 +50,40 @@ def make_labeler(
     if name not in LABELERS:
         raise UnknownNameError(f"unknown provider {name!r}", f"use one of: {', '.join(LABELERS)}")
     cls = LABELERS[name]
-    tax = taxonomy or load_taxonomy(getattr(s, "taxonomy_file", None))
+    tax = taxonomy or load_taxonomy(s.taxonomy_file)
     common = {
-        "batch_size": s.llm_batch_size,  # type: ignore[attr-defined]
+        "batch_size": s.llm_batch_size,
         "retry": RetryPolicy(
-            attempts=s.llm_max_attempts,  # type: ignore[attr-defined]
-            max_wait_s=s.llm_max_wait_s,  # type: ignore[attr-defined]
-            initial_s=s.llm_backoff_initial_s,  # type: ignore[attr-defined]
-            max_backoff_s=s.llm_backoff_max_s,  # type: ignore[attr-defined]
-            jitter_s=min(1.0, s.llm_backoff_initial_s),  # type: ignore[attr-defined]
+            attempts=s.llm_max_attempts,
+            max_wait_s=s.llm_max_wait_s,
+            initial_s=s.llm_backoff_initial_s,
+            max_backoff_s=s.llm_backoff_max_s,
+            jitter_s=min(1.0, s.llm_backoff_initial_s),
         ),
-        "max_output_tokens": s.llm_max_output_tokens,  # type: ignore[attr-defined]
+        "max_output_tokens": s.llm_max_output_tokens,
     }
     if name == "local":
         return cls(tax, **common)
-    limiter = RateLimiter(s.llm_rpm, s.llm_tpm)  # type: ignore[attr-defined]
-    timeout = s.llm_timeout_s  # type: ignore[attr-defined]
+    limiter = RateLimiter(s.llm_rpm, s.llm_tpm)
+    timeout = s.llm_timeout_s
     if name == "gemini":
-        key = s.gemini_api_key  # type: ignore[attr-defined]
+        key = s.gemini_api_key
         return cls(
             tax,
-            model=s.gemini_model,  # type: ignore[attr-defined]
+            model=s.gemini_model,
             limiter=limiter,
             api_key=require_key(cls, key.get_secret_value() if key else None),
-            base_url=s.gemini_base_url,  # type: ignore[attr-defined]
+            base_url=s.gemini_base_url,
             timeout_s=timeout,
             **common,
         )
-    key = s.openai_api_key  # type: ignore[attr-defined]
+    key = s.openai_api_key
     return cls(
         tax,
-        model=s.openai_model,  # type: ignore[attr-defined]
+        model=s.openai_model,
         limiter=limiter,
         api_key=require_key(cls, key.get_secret_value() if key else None),
-        base_url=s.openai_base_url,  # type: ignore[attr-defined]
+        base_url=s.openai_base_url,
         timeout_s=timeout,
         **common,
     )
