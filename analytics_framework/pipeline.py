@@ -227,15 +227,7 @@ def collect(
     stream = plan.pipeline
     if plan.files:
         source.files = [Path(p) for p in plan.files]
-    summary = RunSummary(
-        source=source.name,
-        origin=", ".join(str(f) for f in source.files),
-        lake=lake.uri,
-        load_id=plan.load_id,
-        mode=plan.mode,
-        plan=plan,
-        resumed_after=plan.resume_after,
-    )
+    summary = _new_summary(source, lake, plan)
     state = store.load() if store is not None else None
     started = _now()
     if plan.recover_load and plan.recover_load != plan.load_id:
@@ -362,19 +354,25 @@ def run_collect(
 
     if dry_run:
         plan = make_plan()
-        return RunSummary(
-            source=source.name,
-            origin=", ".join(str(f) for f in source.files),
-            lake=lake.uri,
-            load_id=plan.load_id,
-            mode=plan.mode,
-            plan=plan,
-            nothing_to_do=plan.nothing_to_do,
-            resumed_after=plan.resume_after,
-        )
+        summary = _new_summary(source, lake, plan)
+        summary.nothing_to_do = plan.nothing_to_do
+        return summary
     with RunLock(store.path, load_id, wait_s=wait_s, command=command):
         plan = make_plan()
         return collect(source, lake, store=store, plan=plan, on_batch=on_batch, stop=stop)
+
+
+def _new_summary(source: Source, lake: Lake, plan: Plan) -> RunSummary:
+    """Return an empty summary of a run of ``plan``."""
+    return RunSummary(
+        source=source.name,
+        origin=", ".join(str(f) for f in source.files),
+        lake=lake.uri,
+        load_id=plan.load_id,
+        mode=plan.mode,
+        plan=plan,
+        resumed_after=plan.resume_after,
+    )
 
 
 def _local_day(messages: pl.DataFrame, how: str, tz: zoneinfo.ZoneInfo) -> date | None:

@@ -64,27 +64,17 @@ def make_labeler(
     }
     if name == "local":
         return cls(tax, **common)
-    limiter = RateLimiter(s.llm_rpm, s.llm_tpm)
-    timeout = s.llm_timeout_s
-    if name == "gemini":
-        key = s.gemini_api_key
-        return cls(
-            tax,
-            model=s.gemini_model,
-            limiter=limiter,
-            api_key=require_key(cls, key.get_secret_value() if key else None),
-            base_url=s.gemini_base_url,
-            timeout_s=timeout,
-            **common,
-        )
-    key = s.openai_api_key
+    model, key, base_url = {
+        "gemini": (s.gemini_model, s.gemini_api_key, s.gemini_base_url),
+        "openai": (s.openai_model, s.openai_api_key, s.openai_base_url),
+    }[name]
     return cls(
         tax,
-        model=s.openai_model,
-        limiter=limiter,
+        model=model,
+        limiter=RateLimiter(s.llm_rpm, s.llm_tpm),
         api_key=require_key(cls, key.get_secret_value() if key else None),
-        base_url=s.openai_base_url,
-        timeout_s=timeout,
+        base_url=base_url,
+        timeout_s=s.llm_timeout_s,
         **common,
     )
 
