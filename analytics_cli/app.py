@@ -36,8 +36,8 @@ from analytics_framework.reports import REPORTS, ReportResult, get_report, run_r
 from analytics_framework.settings import Settings, load_settings
 from analytics_framework.sources import SOURCES, get_source
 from analytics_framework.status import pipeline_status, state_files
-from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.lock import RunLock
+from analytics_framework.storage.s3 import open_lake
 from analytics_framework.storage.state_store import StateStore, default_state_path
 
 app = typer.Typer(
@@ -204,7 +204,7 @@ def _collect(
     if wait < 0:
         raise ConfigurationError(f"--wait {wait:g} is negative", "pass seconds, e.g. --wait 600")
     src = get_source(source)(path, settings, {"column_map": column_map})  # type: ignore[dict-item]
-    lake = Lake(settings.lake_uri)
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     store = _store(settings, source, state_file)
     options = {
         "batch_size": settings.batch_size,
@@ -255,7 +255,7 @@ def _enrich(
     start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
     check_range(start_d, end_d)
     labeler = make_labeler(settings)
-    lake = Lake(settings.lake_uri)
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     state_dir = Path(settings.state_dir)
     with RunLock(state_dir / "enrich.json", "enrich", wait_s=wait):
         cache = LabelCache(state_dir / "label_cache.sqlite3")
@@ -297,7 +297,7 @@ def _report(
     check_range(start_d, end_d)
     result = run_report(
         get_report(name),
-        Lake(settings.lake_uri),
+        open_lake(settings.lake_uri, settings.s3_endpoint_url),
         period=period,
         start=start_d,
         end=end_d,
@@ -540,7 +540,7 @@ def status(
                 f"no pipeline state in {settings.state_dir}/: nothing has been collected yet",
                 "run 'analytics collect' first, or pass --state-file",
             )
-        lake_ = Lake(settings.lake_uri)
+        lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
         found = [pipeline_status(s, lake_, start_d, end_d) for s in stores]
         if fmt == "json":
             sys.stdout.write(json.dumps({"pipelines": found}, indent=2, default=str) + "\n")

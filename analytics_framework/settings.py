@@ -52,6 +52,38 @@ class Settings(BaseSettings):
         "late-arriving messages: 90s, 30m, 1h, 2d (or ISO 8601 PT1H).",
     )
 
+    # ---- storage: S3 and MongoDB (issue 5) -----------------------------------------------------
+    s3_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        description="S3-compatible endpoint (MinIO, R2, a local moto): AWS_ENDPOINT_URL. "
+        "Credentials and region come from boto3's standard chain.",
+    )
+    use_s3_state: bool = Field(
+        False,
+        description="Keep the state and its lock on S3 beside the lake (<lake>/_state/). "
+        "(--use-s3-state)",
+    )
+    lock_stale_s: float = Field(
+        120.0,
+        gt=0,
+        description="An S3 lock whose heartbeat is older than this many seconds is stale.",
+    )
+    mongodb_uri: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_MONGODB_URI", "MONGODB_URI"),
+        description="MongoDB URI (MONGODB_URI); unset: MongoDB is off. (--mongodb-uri)",
+        json_schema_extra={"secret": True},
+    )
+    mongodb_database: str = Field(
+        "conversation_analytics",
+        validation_alias=AliasChoices("ANALYTICS_MONGODB_DATABASE", "MONGODB_DATABASE"),
+        description="MongoDB database (MONGODB_DATABASE).",
+    )
+    mongodb_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds to find a MongoDB server before giving up."
+    )
+
     # ---- labeling (issue 4) ------------------------------------------------------------------
     llm_provider: str | None = Field(
         None,
@@ -174,3 +206,27 @@ def load_settings(**overrides: Any) -> Settings:
             "invalid settings: " + "; ".join(problems),
             "fix the option, the environment variable or .env and run again",
         ) from None
+
+
+def mask_uri(uri: str | None) -> str | None:
+    """Return ``uri`` with any password replaced by ``***`` (``mongodb://u:***@host/``)."""
+    if not uri:
+        return uri
+    return re.sub(r"(?<=://)([^:/@]+):([^@]*)@", r"\1:***@", uri)
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Return every setting for display: secrets as set/not set, URI passwords as ``***``."""
+    out: dict[str, Any] = {}
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("secret"):
+            raw = value.get_secret_value() if value is not None else None
+            if raw and "://" in raw:
+                out[name] = mask_uri(raw)
+            else:
+                out[name] = "set" if raw else "not set"
+        else:
+            out[name] = value
+    return out

@@ -18,8 +18,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from analytics_framework import state as st
 from analytics_framework.planning import day_list
 from analytics_framework.storage.lake import Lake
@@ -50,15 +48,15 @@ def loaded_days(
     """
     if not lake.exists(table):
         return {}
-    glob = lake.table_glob(table).replace("'", "''")
+    from analytics_framework.reports.engine import connect
+
     labeled = "AND status = 'labeled'" if table == "labels" else ""
-    con = duckdb.connect()
+    con = connect(lake, require=False)
     try:
         rows = con.execute(
             f"""
             SELECT make_date(year, month, day) AS d, count(*) AS n
-            FROM read_parquet('{glob}', hive_partitioning = true,
-                 hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}})
+            FROM {table}
             WHERE starts_with(conversation_id, $prefix) {labeled}
               AND make_date(year, month, day) >= $start AND make_date(year, month, day) < $end
             GROUP BY ALL

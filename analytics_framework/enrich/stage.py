@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import duckdb
 import polars as pl
 
 from analytics_framework.enrich.base import (
@@ -94,28 +93,24 @@ def pending_partitions(
     """
     if not lake.exists("conversations"):
         return []
-    hive = (
-        "hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER, 'day': INTEGER}"
-    )
-    conv = lake.table_glob("conversations").replace("'", "''")
+    from analytics_framework.reports.engine import connect
+
     day = "make_date(c.year, c.month, c.day)"
     where = [f"{day} >= $start" if start else "TRUE", f"{day} < $end" if end else "TRUE"]
+    join = ""
     if not force and lake.exists("labels"):
-        labels = lake.table_glob("labels").replace("'", "''")
-        join = f"LEFT JOIN read_parquet('{labels}', {hive}) l USING (conversation_id)"
+        join = "LEFT JOIN labels l USING (conversation_id)"
         where.append(
             "(l.conversation_id IS NULL OR l.status <> 'labeled' OR l.config_hash <> $hash "
             "OR l.message_count <> c.message_count)"
         )
-    else:
-        join = ""
     sql = (
-        f"SELECT DISTINCT c.year, c.month, c.day FROM read_parquet('{conv}', {hive}) c {join} "
+        f"SELECT DISTINCT c.year, c.month, c.day FROM conversations c {join} "
         f"WHERE {' AND '.join(where)} ORDER BY 1, 2, 3"
     )
     params = {"start": start, "end": end, "hash": config_hash}
     params = {k: v for k, v in params.items() if f"${k}" in sql}
-    con = duckdb.connect()
+    con = connect(lake)
     try:
         return [Partition(*row) for row in con.execute(sql, params).fetchall()]
     finally:

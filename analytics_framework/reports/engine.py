@@ -11,18 +11,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as pads
 
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import METRIC_VERSION
 from analytics_framework.storage.lake import Lake
+
+log = logging.getLogger(__name__)
 
 PERIOD_UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
 """Report periods → DuckDB ``date_trunc`` units (weeks start on Monday, ISO 8601)."""
@@ -82,34 +89,114 @@ class ReportResult:
         return buf.getvalue()
 
 
-def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with a view per lake table present (``conversations``, ``messages``).
+HIVE_TYPES = "{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}"
+TABLES = ("conversations", "messages", "labels")
+
+
+def _load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Load DuckDB's httpfs from the ``duckdb-extension-httpfs`` package and add an S3 secret.
+
+    The extension cannot download itself without internet, so it is loaded from the file the
+    PyPI package ships for this DuckDB version.
 
     Raises:
-        LakeError: the lake has no ``conversations`` table yet.
+        ImportError / duckdb.Error / FileNotFoundError: httpfs is not available.
     """
-    present = [t for t in ("conversations", "messages") if lake.exists(t)]
-    if "conversations" not in present:
+    import duckdb_extension_httpfs
+
+    root = Path(duckdb_extension_httpfs.__file__).parent / "extensions"
+    wanted = root / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not wanted.exists():
+        raise FileNotFoundError(f"no httpfs build for duckdb {duckdb.__version__} in {root}")
+    con.execute(f"LOAD '{wanted.as_posix()}'")
+    opts = lake.s3
+    parts = [
+        "TYPE s3",
+        f"REGION '{opts.region}'" if opts else None,
+        f"KEY_ID '{opts.access_key}'" if opts and opts.access_key else None,
+        f"SECRET '{opts.secret_key}'" if opts and opts.secret_key else None,
+        f"SESSION_TOKEN '{opts.session_token}'" if opts and opts.session_token else None,
+        f"ENDPOINT '{opts.host}'" if opts and opts.host else None,
+        "URL_STYLE 'path'" if opts and opts.host else None,
+        f"USE_SSL {str(opts.scheme == 'https').lower()}" if opts and opts.host else None,
+    ]
+    con.execute(f"CREATE SECRET lake_s3 ({', '.join(p for p in parts if p)})")
+
+
+def s3_reader() -> str:
+    """Return how DuckDB should read an S3 lake: ``httpfs``, ``pyarrow`` or ``auto``.
+
+    Set ``ANALYTICS_DUCKDB_S3_READER`` to force one (tests compare both).
+    """
+    return os.environ.get("ANALYTICS_DUCKDB_S3_READER", "auto")
+
+
+def connect(lake: Lake, require: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB with a view per lake table (``conversations``, ``messages``, ``labels``).
+
+    A local lake is read with ``read_parquet`` over its files. An S3 lake is read through DuckDB's
+    httpfs (:func:`_load_httpfs`); when httpfs is unavailable, through pyarrow datasets on the
+    lake's S3 filesystem registered in DuckDB — the same SQL, the same results, slower; the
+    choice is logged. A missing ``labels`` table reads as an empty one.
+
+    Raises:
+        LakeError: the lake has no ``conversations`` table yet (when ``require``).
+    """
+    present = [t for t in TABLES if lake.exists(t)]
+    if require and "conversations" not in present:
         raise LakeError(
             f"the lake at {lake.uri} has no conversations yet",
             "run 'analytics collect' (or 'analytics run') first, or pass --lake",
         )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    if lake.exists("labels"):
-        present.append("labels")
-    else:  # reports join labels; an unlabeled lake reads as one with no labels yet
-        from analytics_framework.enrich.stage import LABEL_SCHEMA
-
-        empty = pl.DataFrame(schema=LABEL_SCHEMA).to_arrow()  # noqa: F841 - read by DuckDB
-        con.execute("CREATE TABLE labels AS SELECT * FROM empty")
+    reader = "local"
+    if lake.is_s3:
+        reader = s3_reader()
+        if reader in ("auto", "httpfs"):
+            try:
+                _load_httpfs(con, lake)
+                reader = "httpfs"
+                log.info("reading %s with DuckDB httpfs", lake.uri)
+            except (ImportError, FileNotFoundError, duckdb.Error) as exc:
+                if reader == "httpfs":
+                    raise LakeError(
+                        f"DuckDB httpfs is unavailable: {exc}",
+                        "install duckdb-extension-httpfs matching duckdb, or unset "
+                        "ANALYTICS_DUCKDB_S3_READER",
+                    ) from None
+                log.warning("DuckDB httpfs unavailable (%s): reading S3 through pyarrow", exc)
+                reader = "pyarrow"
     for table in present:
+        if reader == "pyarrow":
+            dataset = pads.dataset(
+                lake.path(table),
+                filesystem=lake.fs,
+                format="parquet",
+                partitioning=pads.partitioning(
+                    pa.schema([("year", pa.int32()), ("month", pa.int32()), ("day", pa.int32())]),
+                    flavor="hive",
+                ),
+            )
+            con.register(f"{table}_dataset", dataset)
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM {table}_dataset")
+            continue
         glob = lake.table_glob(table).replace("'", "''")
         con.execute(
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
-            "hive_partitioning = true, union_by_name = true, "
-            "hive_types = {'year': INTEGER, 'month': INTEGER, 'day': INTEGER})"
+            f"hive_partitioning = true, union_by_name = true, hive_types = {HIVE_TYPES})"
         )
+    partition_cols = {"year": pl.Int32, "month": pl.Int32, "day": pl.Int32}
+    if "conversations" not in present:
+        from analytics_framework.model import CONVERSATION_SCHEMA
+
+        empty = pl.DataFrame(schema={**CONVERSATION_SCHEMA, **partition_cols})
+        con.register("conversations", empty.to_arrow())
+    if "labels" not in present:  # reports join labels; an unlabeled lake has none yet
+        from analytics_framework.enrich.stage import LABEL_SCHEMA
+
+        empty = pl.DataFrame(schema={**LABEL_SCHEMA, **partition_cols})
+        con.register("labels", empty.to_arrow())
     return con
 
 

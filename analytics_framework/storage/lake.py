@@ -21,6 +21,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow.fs as pafs
@@ -61,6 +62,7 @@ class Lake:
     def __init__(self, uri: str, filesystem: pafs.FileSystem | None = None) -> None:
         self.uri = uri
         self.is_s3 = uri.startswith("s3://")
+        self.s3: Any = None  # S3Options when opened by storage.s3.open_lake (DuckDB needs them)
         if self.is_s3:
             self.root = uri[len("s3://") :].rstrip("/")
             self.fs = filesystem or pafs.FileSystem.from_uri(uri)[0]
