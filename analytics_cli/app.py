@@ -37,6 +37,7 @@ from analytics_framework.settings import Settings, load_settings
 from analytics_framework.sources import SOURCES, get_source
 from analytics_framework.status import pipeline_status, state_files
 from analytics_framework.storage.lock import RunLock
+from analytics_framework.storage.mongo import open_mongo
 from analytics_framework.storage.s3 import open_lake
 from analytics_framework.storage.state_store import StateStore, default_state_path
 
@@ -122,6 +123,11 @@ ForceReprocessOpt = Annotated[
     bool,
     typer.Option("--force-reprocess", help="Label again, ignoring the cache and current labels."),
 ]
+MongoUriOpt = Annotated[
+    str | None,
+    typer.Option("--mongodb-uri", help="MongoDB URI [MONGODB_URI; unset: MongoDB off]."),
+]
+NoMongoOpt = Annotated[bool, typer.Option("--no-mongodb", help="Do not write to MongoDB.")]
 FORMATS = ("table", "json", "csv")
 state_app = typer.Typer(
     help="Inspect or reset a pipeline's processing state.", no_args_is_help=True
@@ -198,6 +204,7 @@ def _collect(
     force: bool = False,
     dry_run: bool = False,
     wait: float = 0.0,
+    mongo: bool = True,
 ) -> pipeline.RunSummary:
     start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
     check_range(start_d, end_d)
@@ -220,18 +227,24 @@ def _collect(
         summary = pipeline.run_collect(src, lake, store, dry_run=True, **options)
         render.dry_run(out, summary)
         return summary
+    sink = open_mongo(settings, mongo)
     with _graceful_stop() as stop:  # until the last word, so a second Ctrl-C always aborts
-        with render.batch_progress(err, source) as on_batch:
-            summary = pipeline.run_collect(
-                src,
-                lake,
-                store,
-                wait_s=wait,
-                on_batch=on_batch,
-                stop=stop,
-                command=" ".join(["analytics", *sys.argv[1:]]),
-                **options,
-            )
+        try:
+            with render.batch_progress(err, source) as on_batch:
+                summary = pipeline.run_collect(
+                    src,
+                    lake,
+                    store,
+                    wait_s=wait,
+                    on_batch=on_batch,
+                    stop=stop,
+                    command=" ".join(["analytics", *sys.argv[1:]]),
+                    sink=sink,
+                    **options,
+                )
+        finally:
+            if sink is not None:
+                sink.close()
         render.run_summary(out, summary)
         if summary.stopped:
             where = f" {path}" if path else ""
@@ -250,6 +263,7 @@ def _enrich(
     *,
     force: bool = False,
     wait: float = 0.0,
+    mongo: bool = True,
 ) -> EnrichSummary:
     """Label what needs labels in the lake (under the enrich lock) and print the summary."""
     start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
@@ -259,6 +273,7 @@ def _enrich(
     state_dir = Path(settings.state_dir)
     with RunLock(state_dir / "enrich.json", "enrich", wait_s=wait):
         cache = LabelCache(state_dir / "label_cache.sqlite3")
+        sink = open_mongo(settings, mongo)
         try:
             with render.enrich_progress(err, labeler.name) as on_partition:
                 summary = enrich(
@@ -273,9 +288,12 @@ def _enrich(
                     budget_tokens=settings.llm_max_input_tokens,
                     prices=settings.llm_prices,
                     on_partition=on_partition,
+                    sink=sink,
                 )
         finally:
             cache.close()
+            if sink is not None:
+                sink.close()
     render.enrich_summary(out, summary)
     return summary
 
@@ -290,6 +308,7 @@ def _report(
     by: str | None,
     fmt: str,
     output: Path | None,
+    mongo: bool = True,
 ) -> ReportResult:
     if fmt not in FORMATS:
         raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
@@ -305,6 +324,12 @@ def _report(
         by=by,
         timezone=settings.timezone,
     )
+    sink = open_mongo(settings, mongo)
+    if sink is not None:
+        try:
+            sink.write_report(json.loads(result.to_json()))
+        finally:
+            sink.close()
     text = {"json": result.to_json, "csv": result.to_csv}.get(fmt)
     if output is not None:
         try:
@@ -344,6 +369,8 @@ def collect(
     taxonomy: TaxonomyOpt = None,
     workers: WorkersOpt = None,
     force_reprocess: ForceReprocessOpt = False,
+    mongodb_uri: MongoUriOpt = None,
+    no_mongodb: NoMongoOpt = False,
 ) -> None:
     """Extract, transform and load conversations into the lake (incremental by default).
 
@@ -363,6 +390,7 @@ def collect(
             llm_provider=provider,
             taxonomy_file=str(taxonomy) if taxonomy else None,
             llm_workers=workers,
+            mongodb_uri=mongodb_uri,
         )
         if not (dry_run or no_enrich):
             make_labeler(settings)  # a missing key or bad taxonomy fails before any work
@@ -379,9 +407,17 @@ def collect(
             force=force,
             dry_run=dry_run,
             wait=wait,
+            mongo=not no_mongodb,
         )
         if not (dry_run or no_enrich):
-            _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait)
+            _enrich(
+                settings,
+                start_date,
+                end_date,
+                force=force_reprocess,
+                wait=wait,
+                mongo=not no_mongodb,
+            )
 
     _guard(go)
 
@@ -398,14 +434,16 @@ def report(
     output: OutputOpt = None,
     lake: LakeOpt = None,
     timezone: TzOpt = None,
+    mongodb_uri: MongoUriOpt = None,
+    no_mongodb: NoMongoOpt = False,
 ) -> None:
-    """Compute a report over the lake with DuckDB.
+    """Compute a report over the lake with DuckDB (and save it to MongoDB when configured).
 
     Example: analytics report --period weekly --by org --format csv --output weekly.csv
     """
     _guard(
         lambda: _report(
-            _settings(lake_uri=lake, timezone=timezone),
+            _settings(lake_uri=lake, timezone=timezone, mongodb_uri=mongodb_uri),
             name,
             period,
             start_date,
@@ -414,6 +452,7 @@ def report(
             by,
             fmt,
             output,
+            mongo=not no_mongodb,
         )
     )
 
@@ -443,6 +482,8 @@ def run(
     taxonomy: TaxonomyOpt = None,
     workers: WorkersOpt = None,
     force_reprocess: ForceReprocessOpt = False,
+    mongodb_uri: MongoUriOpt = None,
+    no_mongodb: NoMongoOpt = False,
 ) -> None:
     """Run the main job: collect (the bundled sample by default), label, then report.
 
@@ -457,7 +498,9 @@ def run(
             llm_provider=provider,
             taxonomy_file=str(taxonomy) if taxonomy else None,
             llm_workers=workers,
+            mongodb_uri=mongodb_uri,
         )
+        mongo = not no_mongodb
         if not no_enrich:
             make_labeler(settings)
         _collect(
@@ -470,10 +513,13 @@ def run(
             state_file,
             full_refresh=full_refresh,
             wait=wait,
+            mongo=mongo,
         )
         if not no_enrich:
-            _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait)
-        _report(settings, "overview", period, start_date, end_date, org, by, fmt, output)
+            _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait, mongo=mongo)
+        _report(
+            settings, "overview", period, start_date, end_date, org, by, fmt, output, mongo=mongo
+        )
 
     _guard(go)
 
@@ -488,6 +534,8 @@ def enrich_cmd(
     force_reprocess: ForceReprocessOpt = False,
     lake: LakeOpt = None,
     wait: WaitOpt = 0.0,
+    mongodb_uri: MongoUriOpt = None,
+    no_mongodb: NoMongoOpt = False,
 ) -> None:
     """Label the lake's conversations that have no current label (failed ones are retried).
 
@@ -500,8 +548,11 @@ def enrich_cmd(
             llm_provider=provider,
             taxonomy_file=str(taxonomy) if taxonomy else None,
             llm_workers=workers,
+            mongodb_uri=mongodb_uri,
         )
-        _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait)
+        _enrich(
+            settings, start_date, end_date, force=force_reprocess, wait=wait, mongo=not no_mongodb
+        )
 
     _guard(go)
 
@@ -549,6 +600,28 @@ def status(
                 render.status(out, one)
 
     _guard(go)
+
+
+@app.command()
+def doctor(
+    lake: LakeOpt = None,
+    provider: ProviderOpt = None,
+    mongodb_uri: MongoUriOpt = None,
+) -> None:
+    """Check the settings, credentials and every configured service; exit 1 if any fails.
+
+    Example: AWS_ENDPOINT_URL=http://127.0.0.1:9000 analytics doctor --lake s3://bucket/lake
+    """
+    from analytics_framework.doctor import Check, run_checks
+
+    try:
+        settings = _settings(lake_uri=lake, llm_provider=provider, mongodb_uri=mongodb_uri)
+        checks = run_checks(settings)
+    except AnalyticsError as exc:
+        checks = [Check("settings", False, exc.message, fix=exc.fix or "")]
+    render.doctor(out, checks)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
 
 
 @state_app.command("show")

@@ -356,3 +356,21 @@ def enrich_summary(console: Console, s: EnrichSummary) -> None:
             f"[yellow]{len(s.failures):,} conversation(s) not labeled (e.g. {cid}: {why}); "
             "they are recorded as failed and retried on the next run[/]"
         )
+
+
+def doctor(console: Console, checks: list) -> None:
+    """Print the doctor's checks: status, detail, seconds, and the fix of each failure."""
+    table = Table(title="analytics doctor", box=box.SIMPLE_HEAD)
+    table.add_column("check", style="bold")
+    table.add_column("", justify="center")
+    table.add_column("detail")
+    table.add_column("seconds", justify="right")
+    for c in checks:
+        mark = "[green]ok[/]" if c.ok else "[red]FAIL[/]"
+        detail = c.detail if c.ok else f"{c.detail}\n[yellow]fix: {c.fix}[/]"
+        table.add_row(c.name, mark, detail, f"{c.seconds:.2f}" if c.seconds else "")
+    console.print(table)
+    failed = sum(not c.ok for c in checks)
+    console.print(
+        f"[red]{failed} check(s) failed[/]" if failed else "[green]everything is reachable[/]"
+    )

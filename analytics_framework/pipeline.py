@@ -42,10 +42,12 @@ from analytics_framework.planning import (
     new_load_id,
     plan_collect,
 )
+from analytics_framework.reports.engine import user_aggregates
 from analytics_framework.sources.base import REJECTED_SCHEMA, Source, SourceBatch
 from analytics_framework.storage.lake import Lake, Partition
 from analytics_framework.storage.loader import PartitionLoader
 from analytics_framework.storage.lock import RunLock
+from analytics_framework.storage.mongo import MongoSink
 from analytics_framework.storage.state_store import StateStore
 from analytics_framework.transform.conversations import (
     build_conversations,
@@ -108,6 +110,8 @@ class RunSummary:
     stopped: bool = False
     first_day: date | None = None
     last_day: date | None = None
+    customers: set[str] = field(default_factory=set)
+    agents: set[str] = field(default_factory=set)
 
     @property
     def messages_per_s(self) -> float:
@@ -182,6 +186,7 @@ def collect(
     store: StateStore | None = None,
     plan: Plan | None = None,
     stop: threading.Event | None = None,
+    sink: MongoSink | None = None,
 ) -> RunSummary:
     """Extract, transform and load ``source`` into ``lake`` as ``plan`` says.
 
@@ -202,6 +207,8 @@ def collect(
         plan: what to read and skip (:func:`analytics_framework.planning.plan_collect`).
         stop: when set, the run stops after the batch in progress is committed, publishes what
             it staged, and returns with ``stopped`` True; ``--resume`` continues it.
+        sink: MongoDB documents to write with each batch (before its commit) and the
+            per-user aggregates at the end; None writes none.
 
     Returns:
         The run's :class:`RunSummary`.
@@ -261,7 +268,7 @@ def collect(
                 continue
             fail_point("after_extract")
             report, facts = _load_batch(
-                batch, source, lake, loader, summary, plan, t_start, t_end, first_day, ordered
+                batch, source, lake, loader, summary, plan, t_start, t_end, first_day, ordered, sink
             )
             fail_point("after_write")
             if store is not None and state is not None:
@@ -292,6 +299,8 @@ def collect(
         entry = _run_entry(summary, started, "interrupted", "stopped by a signal")
         store.save(st.record_run(state, entry))
         return summary
+    if sink is not None:
+        sink.write_users(user_aggregates(lake, summary.customers, summary.agents))
     state = st.end_load(state, stream, promote_watermark=not plan.is_backfill)
     if not plan.is_backfill:  # a backfill reads only some days: the files are not done
         for path, seen in plan.files.items():
@@ -322,6 +331,7 @@ def run_collect(
     on_batch: Callable[[BatchReport], None] | None = None,
     stop: threading.Event | None = None,
     command: str = "",
+    sink: MongoSink | None = None,
 ) -> RunSummary:
     """Plan and run one collect of a pipeline while holding its lock.
 
@@ -359,7 +369,9 @@ def run_collect(
         return summary
     with RunLock(store.path, load_id, wait_s=wait_s, command=command):
         plan = make_plan()
-        return collect(source, lake, store=store, plan=plan, on_batch=on_batch, stop=stop)
+        return collect(
+            source, lake, store=store, plan=plan, on_batch=on_batch, stop=stop, sink=sink
+        )
 
 
 def _new_summary(source: Source, lake: Lake, plan: Plan) -> RunSummary:
@@ -398,6 +410,7 @@ def _load_batch(
     t_end: datetime | None,
     first_day: date | None,
     ordered: bool,
+    sink: MongoSink | None = None,
 ) -> tuple[BatchReport, dict]:
     """Transform, quarantine and stage one batch; returns its report and ledger facts.
 
@@ -417,6 +430,10 @@ def _load_batch(
         )
         rejected = pl.concat([rejected, dups.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
         touched = loader.stage(batch.seq, {"conversations": conv, "messages": msgs})
+        if sink is not None and conv.height:
+            sink.write_batch(conv, msgs)
+            summary.customers.update(conv["customer_id"].drop_nulls())
+            summary.agents.update(conv["agent_ids"].explode().drop_nulls())
     if ordered and first_day is not None:
         loader.publish(before=Partition(first_day.year, first_day.month, first_day.day))
     if rejected.height:

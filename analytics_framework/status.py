@@ -48,7 +48,7 @@ def loaded_days(
     """
     if not lake.exists(table):
         return {}
-    from analytics_framework.reports.engine import connect
+    from analytics_framework.reports.engine import connect, day_filter, day_params
 
     labeled = "AND status = 'labeled'" if table == "labels" else ""
     con = connect(lake, require=False)
@@ -58,10 +58,14 @@ def loaded_days(
             SELECT make_date(year, month, day) AS d, count(*) AS n
             FROM {table}
             WHERE starts_with(conversation_id, $prefix) {labeled}
-              AND make_date(year, month, day) >= $start AND make_date(year, month, day) < $end
+              AND {day_filter("", "lo", "hi")}
             GROUP BY ALL
             """,
-            {"prefix": f"{source}:", "start": start, "end": end},
+            {
+                "prefix": f"{source}:",
+                **day_params("lo", start),
+                **day_params("hi", end - timedelta(days=1)),
+            },
         ).fetchall()
     finally:
         con.close()

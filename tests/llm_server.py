@@ -74,6 +74,15 @@ class FakeLLM:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
+            def do_GET(self) -> None:  # noqa: N802 - zero-cost calls: list / get models
+                if self.path.startswith("/v1/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini"}]})
+                elif self.path.startswith("/v1beta/models/"):
+                    name = self.path.split("/v1beta/")[1].split("?")[0]
+                    self._send(200, {"name": name, "displayName": "fake"})
+                else:
+                    self._send(404, {"error": {"code": 404, "message": "not found"}})
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 gemini = ":generateContent" in self.path

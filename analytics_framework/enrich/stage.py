@@ -23,7 +23,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -93,10 +94,9 @@ def pending_partitions(
     """
     if not lake.exists("conversations"):
         return []
-    from analytics_framework.reports.engine import connect
+    from analytics_framework.reports.engine import connect, day_filter, day_params
 
-    day = "make_date(c.year, c.month, c.day)"
-    where = [f"{day} >= $start" if start else "TRUE", f"{day} < $end" if end else "TRUE"]
+    where = [day_filter("c", "lo", "hi")]
     join = ""
     if not force and lake.exists("labels"):
         join = "LEFT JOIN labels l USING (conversation_id)"
@@ -108,7 +108,11 @@ def pending_partitions(
         f"SELECT DISTINCT c.year, c.month, c.day FROM conversations c {join} "
         f"WHERE {' AND '.join(where)} ORDER BY 1, 2, 3"
     )
-    params = {"start": start, "end": end, "hash": config_hash}
+    params = {
+        **day_params("lo", start),
+        **day_params("hi", end - timedelta(days=1) if end else None),
+        "hash": config_hash,
+    }
     params = {k: v for k, v in params.items() if f"${k}" in sql}
     con = connect(lake)
     try:
@@ -130,6 +134,7 @@ def enrich(
     budget_tokens: int = 3000,
     prices: dict[str, tuple[float, float]] | None = None,
     on_partition: Callable[[Partition, int], None] | None = None,
+    sink: Any = None,
 ) -> EnrichSummary:
     """Label every conversation in ``[start, end)`` that needs it; see the module docstring.
 
@@ -145,6 +150,7 @@ def enrich(
         budget_tokens: token budget of one transcript.
         prices: USD per million (input, output) tokens by model.
         on_partition: called with each partition done and its labels written.
+        sink: a :class:`~analytics_framework.storage.mongo.MongoSink` also given the new labels.
 
     Returns:
         The :class:`EnrichSummary`.
@@ -183,11 +189,11 @@ def enrich(
             waiting += len(requests)
             if waiting >= batch_size:
                 _label_group(
-                    lake, labeler, group, rows, cache, workers, force, summary, on_partition
+                    lake, labeler, group, rows, cache, workers, force, summary, on_partition, sink
                 )
                 group, waiting = [], 0
     if group:
-        _label_group(lake, labeler, group, rows, cache, workers, force, summary, on_partition)
+        _label_group(lake, labeler, group, rows, cache, workers, force, summary, on_partition, sink)
     summary.seconds = time.perf_counter() - t0
     summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
     return summary
@@ -214,6 +220,7 @@ def _label_group(
     force: bool,
     summary: EnrichSummary,
     on_partition: Callable[[Partition, int], None] | None,
+    sink: Any = None,
 ) -> None:
     """Label the requests of several partition chunks at once, then upsert each partition.
 
@@ -271,6 +278,8 @@ def _label_group(
             new = pl.concat([keep.select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA), new])  # type: ignore[arg-type]
         new = new.join(conv.select("conversation_id"), on="conversation_id", how="semi")
         lake.write_partition("labels", part, new.sort("conversation_id"))
+        if sink is not None:
+            sink.write_labels(pl.DataFrame(rows, schema=LABEL_SCHEMA))
         summary.partitions.append(str(part))
         if on_partition:
             on_partition(part, len(rows))

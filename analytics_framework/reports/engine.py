@@ -123,6 +123,34 @@ def _load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     con.execute(f"CREATE SECRET lake_s3 ({', '.join(p for p in parts if p)})")
 
 
+def day_filter(alias: str, lo: str, hi: str) -> str:
+    """Return SQL keeping partition days in ``[$lo, $hi]`` (inclusive, either bound open).
+
+    The bounds are parameters ``${lo}_y``, ``${lo}_m``, ``${lo}_d`` (and ``hi``) filled by
+    :func:`day_params`. The test is written on the ``year``/``month``/``day`` columns
+    themselves because that is what DuckDB's Hive partition pruning understands: the same
+    bounds through ``make_date(year, month, day)`` read every file (checked with EXPLAIN
+    ANALYZE in the tests).
+    """
+    c = f"{alias}." if alias else ""
+    y, m, d = f"{c}year", f"{c}month", f"{c}day"
+    return (
+        f"(${lo}_y IS NULL OR {y} > ${lo}_y OR ({y} = ${lo}_y AND ({m} > ${lo}_m "
+        f"OR ({m} = ${lo}_m AND {d} >= ${lo}_d)))) "
+        f"AND (${hi}_y IS NULL OR {y} < ${hi}_y OR ({y} = ${hi}_y AND ({m} < ${hi}_m "
+        f"OR ({m} = ${hi}_m AND {d} <= ${hi}_d))))"
+    )
+
+
+def day_params(name: str, day: date | None) -> dict[str, int | None]:
+    """Return the ``{name}_y/_m/_d`` parameters of :func:`day_filter` for ``day`` (or None)."""
+    return {
+        f"{name}_y": day.year if day else None,
+        f"{name}_m": day.month if day else None,
+        f"{name}_d": day.day if day else None,
+    }
+
+
 def s3_reader() -> str:
     """Return how DuckDB should read an S3 lake: ``httpfs``, ``pyarrow`` or ``auto``.
 
@@ -242,6 +270,8 @@ def run_report(
         keys=keys,
         org_expr="org_id" if by == "org" else "CAST(NULL AS VARCHAR)",
         metric_version=METRIC_VERSION,
+        days=day_filter("conversations", "first", "last"),
+        days_ahead=day_filter("", "first", "ahead"),
     )
     t_start, t_end = day_range_utc(start, end, timezone)
     params = {
@@ -249,9 +279,11 @@ def run_report(
         "start": t_start,
         "end": t_end,
         "org": org,
-        "first_day": None if start is None else start - timedelta(days=1),
-        "last_day": None if end is None else end + timedelta(days=1),
+        **day_params("first", None if start is None else start - timedelta(days=1)),
+        **day_params("last", None if end is None else end + timedelta(days=1)),
+        **day_params("ahead", None if end is None else end + timedelta(days=9)),
     }
+    params = {k: v for k, v in params.items() if f"${k}" in sql}
     con = connect(lake)
     try:
         cur = con.execute(sql, params)
@@ -279,3 +311,41 @@ def run_report(
         columns=columns,
         rows=rows,
     )
+
+
+def user_aggregates(lake: Lake, customers: set[str], agents: set[str]) -> list[dict[str, Any]]:
+    """Per-customer and per-agent aggregates over the whole lake, for the ids given.
+
+    Returns:
+        Dicts with ``kind`` (customer/agent), ``user_id``, ``conversations``, ``messages``
+        (customers), ``first_seen``, ``last_seen``, ``frt_mean_s`` (mean first response time of
+        their conversations, seconds), ``unanswered`` (customers) and ``orgs``.
+    """
+    if not (customers or agents) or not lake.exists("conversations"):
+        return []
+    con = connect(lake)
+    try:
+        for name, ids in (("touched_customers", customers), ("touched_agents", agents)):
+            con.register(name, pa.table({"id": pa.array(sorted(ids), pa.string())}))
+        cur = con.execute(
+            """
+            SELECT 'customer' AS kind, customer_id AS user_id, count(*) AS conversations,
+                   CAST(sum(message_count) AS BIGINT) AS messages, min(started_at) AS first_seen,
+                   max(ended_at) AS last_seen, avg(first_response_s) AS frt_mean_s,
+                   count(*) FILTER (WHERE customer_messages > 0 AND first_response_s IS NULL)
+                       AS unanswered,
+                   list(DISTINCT org_id ORDER BY org_id) AS orgs
+            FROM conversations WHERE customer_id IN (SELECT id FROM touched_customers)
+            GROUP BY customer_id
+            UNION ALL
+            SELECT 'agent', agent, count(*), CAST(sum(agent_messages) AS BIGINT),
+                   min(started_at), max(ended_at),
+                   avg(first_response_s), NULL, list(DISTINCT org_id ORDER BY org_id)
+            FROM (SELECT unnest(agent_ids) AS agent, * FROM conversations)
+            WHERE agent IN (SELECT id FROM touched_agents)
+            GROUP BY agent
+            """
+        )
+        return pl.from_arrow(cur.to_arrow_table()).to_dicts()  # type: ignore[union-attr]
+    finally:
+        con.close()

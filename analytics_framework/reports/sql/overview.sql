@@ -12,7 +12,10 @@
 -- Placeholders filled by the engine from a whitelist:
 --   {unit} day|week|month   {keys} "period" or "period, org_id"   {org_expr} org_id or NULL
 -- Parameters: $tz (IANA zone), $start/$end (UTC instants or NULL), $org (or NULL),
---   $first_day/$last_day (partition pruning, one day of slack each side for zone shifts).
+--   {days} / {days_ahead}: partition-day filters written by the engine as comparisons on the
+--   year/month/day columns themselves, which DuckDB prunes files with (a make_date() over them
+--   would read every file); one day of slack each side for zone shifts, 8 more days ahead for
+--   the FCR window.
 WITH followed AS (
     -- each conversation with its customer's next conversation start (7-day FCR window);
     -- pruned like the range, plus 8 days after it so the window sees the next conversations
@@ -22,8 +25,7 @@ WITH followed AS (
             lead(started_at) OVER (PARTITION BY customer_id ORDER BY started_at, conversation_id)
         END AS next_started_at
     FROM conversations
-    WHERE ($first_day IS NULL OR make_date(year, month, day) >= $first_day)
-      AND ($last_day IS NULL OR make_date(year, month, day) <= CAST($last_day AS DATE) + 8)
+    WHERE {days_ahead}
 ),
 c AS (
     SELECT
@@ -55,10 +57,7 @@ c AS (
     WHERE ($start IS NULL OR conversations.started_at >= $start)
       AND ($end IS NULL OR conversations.started_at < $end)
       AND ($org IS NULL OR conversations.org_id = $org)
-      AND ($first_day IS NULL OR make_date(conversations.year, conversations.month,
-                                           conversations.day) >= $first_day)
-      AND ($last_day IS NULL OR make_date(conversations.year, conversations.month,
-                                          conversations.day) <= $last_day)
+      AND {days}
 ),
 per_conversation AS (
     SELECT

@@ -16,10 +16,7 @@ WITH c AS (
     WHERE ($start IS NULL OR conversations.started_at >= $start)
       AND ($end IS NULL OR conversations.started_at < $end)
       AND ($org IS NULL OR conversations.org_id = $org)
-      AND ($first_day IS NULL OR make_date(conversations.year, conversations.month,
-                                           conversations.day) >= $first_day)
-      AND ($last_day IS NULL OR make_date(conversations.year, conversations.month,
-                                          conversations.day) <= $last_day)
+      AND {days}
 ),
 totals AS (SELECT {keys}, count(*) AS labeled FROM c GROUP BY {keys}),
 long AS (

@@ -1,0 +1,220 @@
+"""Documents in MongoDB: idempotent bulk upserts keyed by stable ``_id``.
+
+Collections (database ``MONGODB_DATABASE``, default ``conversation_analytics``):
+
+- ``conversation_analytics``: one document per conversation, ``_id`` = conversation_id: its
+  metrics (the ``conversations`` row), ``participants`` (customer, agents), and ``labels`` (the
+  current label, set by the enrich stage);
+- ``conversation_messages``: one document per message, ``_id`` = message_id;
+- ``conversation_categories``: the labels history, one document per labeling,
+  ``_id`` = conversation_id:config_hash:input_hash;
+- ``analytics_reports``: every computed report, ``_id`` = a hash of report + period + time zone +
+  range + filters;
+- ``user_analytics``: per customer and per agent aggregates, ``_id`` = ``customer:<id>`` /
+  ``agent:<id>``, recomputed from the lake for the people a run touched.
+
+Writes are unordered bulk ``UpdateOne``/``ReplaceOne`` upserts in chunks, so re-running a batch
+rewrites the same documents and never duplicates one. Any MongoDB failure raises
+:class:`MongoError`: the pipeline then does not commit the batch, and the next run redoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from pymongo import ASCENDING, MongoClient, ReplaceOne, UpdateOne
+from pymongo.errors import PyMongoError
+
+from analytics_framework.errors import FatalError
+from analytics_framework.settings import mask_uri
+
+CHUNK = 1000
+
+
+class MongoError(FatalError):
+    """MongoDB could not be reached or refused a write."""
+
+
+class MongoSink:
+    """Writes documents to one MongoDB database.
+
+    Args:
+        uri: the MongoDB URI (its password is never shown).
+        database: the database name.
+        timeout_s: how long to look for a server before failing.
+    """
+
+    def __init__(self, uri: str, database: str, timeout_s: float = 10.0) -> None:
+        self.where = f"MongoDB at {mask_uri(uri)}"
+        ms = int(timeout_s * 1000)
+        self.client: MongoClient = MongoClient(
+            uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms * 3
+        )
+        self.db = self.client[database]
+
+    def _fail(self, exc: Exception, what: str) -> MongoError:
+        first = str(exc).splitlines()[0][:300]
+        return MongoError(
+            f"{self.where} failed while {what}: {first}",
+            "check that MongoDB is reachable and writable ('analytics doctor'), then re-run: "
+            "the batch was not committed, so nothing is lost or duplicated",
+        )
+
+    def ping(self) -> None:
+        """Check the server answers.
+
+        Raises:
+            MongoError: it does not.
+        """
+        try:
+            self.client.admin.command("ping")
+        except PyMongoError as exc:
+            raise self._fail(exc, "pinging") from None
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes the reports and lookups use (idempotent)."""
+        specs = {
+            "conversation_analytics": [
+                [("conversation_id", ASCENDING)],
+                [("org_id", ASCENDING), ("started_at", ASCENDING)],
+                [("customer_id", ASCENDING)],
+            ],
+            "conversation_messages": [
+                [("conversation_id", ASCENDING), ("sent_at", ASCENDING)],
+                [("org_id", ASCENDING), ("sent_at", ASCENDING)],
+            ],
+            "conversation_categories": [[("conversation_id", ASCENDING)]],
+            "analytics_reports": [
+                [("report", ASCENDING), ("period", ASCENDING), ("start_date", ASCENDING)]
+            ],
+            "user_analytics": [[("kind", ASCENDING), ("user_id", ASCENDING)]],
+        }
+        try:
+            for name, indexes in specs.items():
+                for keys in indexes:
+                    self.db[name].create_index(keys)
+        except PyMongoError as exc:
+            raise self._fail(exc, "creating indexes") from None
+
+    def _bulk(self, collection: str, ops: Iterable[Any], what: str) -> int:
+        """Run ``ops`` unordered in chunks; returns how many ran."""
+        batch: list[Any] = []
+        done = 0
+        try:
+            for op in ops:
+                batch.append(op)
+                if len(batch) >= CHUNK:
+                    self.db[collection].bulk_write(batch, ordered=False)
+                    done, batch = done + len(batch), []
+            if batch:
+                self.db[collection].bulk_write(batch, ordered=False)
+                done += len(batch)
+        except PyMongoError as exc:
+            raise self._fail(exc, what) from None
+        return done
+
+    def write_batch(self, conversations: pl.DataFrame, messages: pl.DataFrame) -> None:
+        """Upsert one batch's conversations and messages (labels already there are kept)."""
+        self._bulk(
+            "conversation_analytics",
+            (
+                UpdateOne(
+                    {"_id": row["conversation_id"]},
+                    {
+                        "$set": {
+                            **row,
+                            "participants": {
+                                "customer_id": row.get("customer_id"),
+                                "agent_ids": row.get("agent_ids") or [],
+                            },
+                        }
+                    },
+                    upsert=True,
+                )
+                for row in conversations.drop("year", "month", "day", strict=False).iter_rows(
+                    named=True
+                )
+            ),
+            "writing conversations",
+        )
+        self._bulk(
+            "conversation_messages",
+            (
+                ReplaceOne({"_id": row["message_id"]}, row, upsert=True)
+                for row in messages.drop("year", "month", "day", strict=False).iter_rows(named=True)
+            ),
+            "writing messages",
+        )
+
+    def write_labels(self, labels: pl.DataFrame) -> None:
+        """Set each conversation's current label and add it to the labels history."""
+        rows = labels.filter(pl.col("status") == "labeled").to_dicts()
+        self._bulk(
+            "conversation_analytics",
+            (
+                UpdateOne(
+                    {"_id": r["conversation_id"]},
+                    {"$set": {"labels": {k: v for k, v in r.items() if k != "conversation_id"}}},
+                    upsert=True,
+                )
+                for r in rows
+            ),
+            "writing labels",
+        )
+        self._bulk(
+            "conversation_categories",
+            (
+                ReplaceOne(
+                    {"_id": f"{r['conversation_id']}:{r['config_hash']}:{r['input_hash']}"},
+                    r,
+                    upsert=True,
+                )
+                for r in rows
+            ),
+            "writing the labels history",
+        )
+
+    def write_report(self, doc: dict[str, Any]) -> str:
+        """Upsert a computed report; ``_id`` is a hash of its name, period, zone and filters."""
+        key = {k: doc.get(k) for k in ("report", "period", "timezone", "filters")}
+        _id = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+        body = {**doc, "computed_at": datetime.now(UTC)}
+        self._bulk(
+            "analytics_reports", [ReplaceOne({"_id": _id}, body, upsert=True)], "saving a report"
+        )
+        return _id
+
+    def write_users(self, users: list[dict[str, Any]]) -> None:
+        """Replace the per-customer / per-agent aggregates given (``kind``, ``user_id``, …)."""
+        self._bulk(
+            "user_analytics",
+            (ReplaceOne({"_id": f"{u['kind']}:{u['user_id']}"}, u, upsert=True) for u in users),
+            "writing user analytics",
+        )
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+
+def open_mongo(settings: Any, enabled: bool = True) -> MongoSink | None:
+    """Return a connected sink when a URI is set and MongoDB is not switched off, else None.
+
+    Raises:
+        MongoError: the server cannot be reached or indexes cannot be created.
+    """
+    if not enabled or settings.mongodb_uri is None:
+        return None
+    sink = MongoSink(
+        settings.mongodb_uri.get_secret_value(),
+        settings.mongodb_database,
+        settings.mongodb_timeout_s,
+    )
+    sink.ping()
+    sink.ensure_indexes()
+    return sink
