@@ -35,11 +35,15 @@ from analytics_framework.errors import (
 from analytics_framework.reports import REPORTS, ReportResult, get_report, run_report
 from analytics_framework.settings import Settings, load_settings
 from analytics_framework.sources import SOURCES, get_source
-from analytics_framework.status import pipeline_status, state_files
+from analytics_framework.status import pipeline_status, s3_state_pipelines, state_files
 from analytics_framework.storage.lock import RunLock
 from analytics_framework.storage.mongo import open_mongo
 from analytics_framework.storage.s3 import open_lake
-from analytics_framework.storage.state_store import StateStore, default_state_path
+from analytics_framework.storage.state_store import (
+    S3StateStore,
+    StateStore,
+    default_state_path,
+)
 
 app = typer.Typer(
     name="analytics",
@@ -128,6 +132,10 @@ MongoUriOpt = Annotated[
     typer.Option("--mongodb-uri", help="MongoDB URI [MONGODB_URI; unset: MongoDB off]."),
 ]
 NoMongoOpt = Annotated[bool, typer.Option("--no-mongodb", help="Do not write to MongoDB.")]
+S3StateOpt = Annotated[
+    bool | None,
+    typer.Option("--use-s3-state", help="Keep the state and its lock on S3 beside the lake."),
+]
 FORMATS = ("table", "json", "csv")
 state_app = typer.Typer(
     help="Inspect or reset a pipeline's processing state.", no_args_is_help=True
@@ -135,8 +143,21 @@ state_app = typer.Typer(
 app.add_typer(state_app, name="state")
 
 
-def _store(settings: Settings, source: str, state_file: Path | None) -> StateStore:
+def _store(settings: Settings, source: str, state_file: Path | None) -> StateStore | S3StateStore:
+    """Return the pipeline's state store: local (``state/<source>.json``) or on S3."""
     get_source(source)  # an unknown name fails here, before any file is touched
+    if settings.use_s3_state:
+        if not settings.lake_uri.startswith("s3://"):
+            raise ConfigurationError(
+                f"--use-s3-state keeps the state beside the lake; the lake is {settings.lake_uri}",
+                "pass --lake s3://bucket/prefix, or drop --use-s3-state",
+            )
+        if state_file is not None:
+            raise ConfigurationError(
+                "--state-file and --use-s3-state do not go together", "choose one of them"
+            )
+        lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+        return S3StateStore(lake, source, stale_s=settings.lock_stale_s)
     return StateStore(state_file or default_state_path(settings.state_dir, source), source)
 
 
@@ -371,6 +392,7 @@ def collect(
     force_reprocess: ForceReprocessOpt = False,
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
+    use_s3_state: S3StateOpt = None,
 ) -> None:
     """Extract, transform and load conversations into the lake (incremental by default).
 
@@ -391,6 +413,7 @@ def collect(
             taxonomy_file=str(taxonomy) if taxonomy else None,
             llm_workers=workers,
             mongodb_uri=mongodb_uri,
+            use_s3_state=use_s3_state,
         )
         if not (dry_run or no_enrich):
             make_labeler(settings)  # a missing key or bad taxonomy fails before any work
@@ -484,6 +507,7 @@ def run(
     force_reprocess: ForceReprocessOpt = False,
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
+    use_s3_state: S3StateOpt = None,
 ) -> None:
     """Run the main job: collect (the bundled sample by default), label, then report.
 
@@ -499,6 +523,7 @@ def run(
             taxonomy_file=str(taxonomy) if taxonomy else None,
             llm_workers=workers,
             mongodb_uri=mongodb_uri,
+            use_s3_state=use_s3_state,
         )
         mongo = not no_mongodb
         if not no_enrich:
@@ -567,6 +592,7 @@ def status(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     lake: LakeOpt = None,
     state_file: StateFileOpt = None,
+    use_s3_state: S3StateOpt = None,
 ) -> None:
     """Show where each pipeline stands: watermark, runs, lock, ledger and day coverage.
 
@@ -576,22 +602,25 @@ def status(
     def go() -> None:
         if fmt not in ("table", "json"):
             raise ConfigurationError(f"unknown --format {fmt!r}", "use table or json")
-        settings = _settings(lake_uri=lake)
+        settings = _settings(lake_uri=lake, use_s3_state=use_s3_state)
         start_d, end_d = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
         check_range(start_d, end_d)
+        lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+        stores: list[StateStore | S3StateStore]
         if state_file is not None or source is not None:
             stores = [_store(settings, source or "twcs", state_file)]
             if state_file is not None and source is None:
                 stores = [StateStore(state_file, state_file.stem)]
+        elif settings.use_s3_state:
+            stores = [_store(settings, name, None) for name in s3_state_pipelines(lake_)]
         else:
             stores = [StateStore(p, p.stem) for p in state_files(settings.state_dir)]
-        stores = [s for s in stores if s.path.exists()]
+        stores = [s for s in stores if s.exists()]
         if not stores:
             raise ConfigurationError(
                 f"no pipeline state in {settings.state_dir}/: nothing has been collected yet",
                 "run 'analytics collect' first, or pass --state-file",
             )
-        lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
         found = [pipeline_status(s, lake_, start_d, end_d) for s in stores]
         if fmt == "json":
             sys.stdout.write(json.dumps({"pipelines": found}, indent=2, default=str) + "\n")
@@ -628,6 +657,8 @@ def doctor(
 def state_show(
     source: Annotated[str, typer.Option("--source", help="The pipeline's source.")] = "twcs",
     state_file: StateFileOpt = None,
+    lake: LakeOpt = None,
+    use_s3_state: S3StateOpt = None,
 ) -> None:
     """Print a pipeline's state document as JSON.
 
@@ -635,8 +666,8 @@ def state_show(
     """
 
     def go() -> None:
-        store = _store(_settings(), source, state_file)
-        if not store.path.exists():
+        store = _store(_settings(lake_uri=lake, use_s3_state=use_s3_state), source, state_file)
+        if not store.exists():
             err.print(f"no state yet at {store.path}: nothing has been collected for {source}")
             return
         sys.stdout.write(json.dumps(store.load(), indent=2) + "\n")
@@ -649,6 +680,8 @@ def state_reset(
     source: Annotated[str, typer.Option("--source", help="The pipeline's source.")] = "twcs",
     state_file: StateFileOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: delete the state.")] = False,
+    lake: LakeOpt = None,
+    use_s3_state: S3StateOpt = None,
 ) -> None:
     """Delete a pipeline's state, so the next collect starts from scratch (the lake is kept).
 
@@ -656,7 +689,7 @@ def state_reset(
     """
 
     def go() -> None:
-        store = _store(_settings(), source, state_file)
+        store = _store(_settings(lake_uri=lake, use_s3_state=use_s3_state), source, state_file)
         if not yes:
             raise ConfigurationError(f"state reset deletes {store.path}", "add --yes to confirm")
         removed = store.reset()

@@ -46,9 +46,8 @@ from analytics_framework.reports.engine import user_aggregates
 from analytics_framework.sources.base import REJECTED_SCHEMA, Source, SourceBatch
 from analytics_framework.storage.lake import Lake, Partition
 from analytics_framework.storage.loader import PartitionLoader
-from analytics_framework.storage.lock import RunLock
 from analytics_framework.storage.mongo import MongoSink
-from analytics_framework.storage.state_store import StateStore
+from analytics_framework.storage.state_store import S3StateStore, StateStore
 from analytics_framework.transform.conversations import (
     build_conversations,
     canonical_messages,
@@ -183,7 +182,7 @@ def collect(
     end: date | None = None,
     ordered: bool | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
-    store: StateStore | None = None,
+    store: StateStore | S3StateStore | None = None,
     plan: Plan | None = None,
     stop: threading.Event | None = None,
     sink: MongoSink | None = None,
@@ -316,7 +315,7 @@ def collect(
 def run_collect(
     source: Source,
     lake: Lake,
-    store: StateStore,
+    store: StateStore | S3StateStore,
     *,
     batch_size: int,
     timezone: str,
@@ -367,7 +366,7 @@ def run_collect(
         summary = _new_summary(source, lake, plan)
         summary.nothing_to_do = plan.nothing_to_do
         return summary
-    with RunLock(store.path, load_id, wait_s=wait_s, command=command):
+    with store.lock(load_id, wait_s=wait_s, command=command):
         plan = make_plan()
         return collect(
             source, lake, store=store, plan=plan, on_batch=on_batch, stop=stop, sink=sink

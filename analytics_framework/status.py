@@ -21,8 +21,7 @@ from typing import Any
 from analytics_framework import state as st
 from analytics_framework.planning import day_list
 from analytics_framework.storage.lake import Lake
-from analytics_framework.storage.lock import Holder
-from analytics_framework.storage.state_store import StateStore
+from analytics_framework.storage.state_store import S3StateStore, StateStore
 
 DEFAULT_DAYS = 14
 """Days shown in the coverage grid when no range is given (ending at the last covered day)."""
@@ -36,6 +35,16 @@ def state_files(state_dir: str) -> list[Path]:
     return sorted(
         p for p in folder.glob("*.json") if not p.name.endswith(".lock.json") and p.is_file()
     )
+
+
+def s3_state_pipelines(lake: Lake) -> list[str]:
+    """Return the pipelines whose state lives on S3 beside ``lake`` (``_state/*.json``)."""
+    names = []
+    for path in lake.list_files(lake.path("_state")):
+        name = path.rsplit("/", 1)[-1]
+        if name.endswith(".json"):
+            names.append(name[: -len(".json")])
+    return sorted(names)
 
 
 def loaded_days(
@@ -83,7 +92,7 @@ def quarantined_records(lake: Lake, source: str) -> int:
 
 
 def pipeline_status(
-    store: StateStore, lake: Lake, start: date | None = None, end: date | None = None
+    store: StateStore | S3StateStore, lake: Lake, start: date | None = None, end: date | None = None
 ) -> dict[str, Any]:
     """Return one pipeline's status as JSON-ready data.
 
@@ -105,7 +114,7 @@ def pipeline_status(
     state = store.load()
     name = state["pipeline"]
     stream = state["streams"].get(name, {})
-    holder = Holder.read(Path(f"{store.path}.lock.json"))
+    holder = store.holder()
     alive = holder.alive() if holder else None
     running = stale = None
     if holder is not None:

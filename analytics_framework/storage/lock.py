@@ -183,3 +183,137 @@ def wait_for_holder(holder_path: Path, timeout_s: float) -> Holder | None:
             return holder
         time.sleep(0.05)
     return None
+
+
+class S3RunLock:
+    """The lock of one pipeline whose state lives on S3: an object created conditionally.
+
+    Taking the lock is ``PutObject`` with ``If-None-Match: *`` on ``<state key>.lock``: of two
+    runs, exactly one creates it. The holder record inside is refreshed every few seconds with
+    ``If-Match`` on its ETag. A record whose heartbeat is older than ``stale_s`` (or whose pid is
+    dead on this host) is stale and taken over with ``If-Match`` on the stale ETag, so of two
+    runs taking over, one wins. Release is ``DeleteObject`` with ``If-Match``.
+
+    Args:
+        client: a boto3 S3 client.
+        bucket / key: the lock object.
+        load_id / wait_s / command: as :class:`RunLock`.
+        stale_s: heartbeat age after which a holder is stale.
+
+    Raises:
+        LockHeldError: (on enter) a live run holds the lock after ``wait_s``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        load_id: str,
+        wait_s: float = 0.0,
+        stale_s: float = 120.0,
+        command: str = "",
+    ) -> None:
+        self.client, self.bucket, self.key = client, bucket, key
+        self.load_id, self.wait_s, self.stale_s, self.command = load_id, wait_s, stale_s, command
+        self.took_over: Holder | None = None
+        self._etag: str | None = None
+        self._started = ""
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def _record(self) -> bytes:
+        holder = Holder(
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            load_id=self.load_id,
+            started_at=self._started,
+            heartbeat=_now(),
+            command=self.command,
+        )
+        return json.dumps(holder.__dict__, indent=1).encode()
+
+    def _put(self, **condition: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.put_object(
+                Bucket=self.bucket, Key=self.key, Body=self._record(), **condition
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "409"):
+                return False
+            raise
+        self._etag = resp["ETag"]
+        return True
+
+    def read(self) -> tuple[Holder | None, str | None]:
+        """Return the current holder record and its ETag (None, None when unlocked)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None, None
+            raise
+        try:
+            doc = json.loads(resp["Body"].read())
+            holder = Holder(**{k: doc[k] for k in Holder.__dataclass_fields__ if k in doc})
+        except (ValueError, TypeError, KeyError):
+            holder = None
+        return holder, resp["ETag"]
+
+    def stale(self, holder: Holder | None) -> bool:
+        """Whether ``holder`` is gone: unreadable, dead pid on this host, or an old heartbeat."""
+        if holder is None:
+            return True
+        return holder.alive() is False or holder.heartbeat_age_s() > self.stale_s
+
+    def __enter__(self) -> S3RunLock:
+        self._started = _now()
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            if self._put(IfNoneMatch="*"):
+                break
+            holder, etag = self.read()
+            if etag is not None and self.stale(holder) and self._put(IfMatch=etag):
+                self.took_over = holder
+                who = holder.describe() if holder else "an unreadable record"
+                log.warning("took over a stale lock on s3://%s/%s: %s", self.bucket, self.key, who)
+                break
+            if time.monotonic() >= deadline:
+                who = holder.describe() if holder else "another process"
+                raise LockHeldError(
+                    f"another run of this pipeline is in progress: {who}",
+                    "let it finish, or pass --wait SECONDS to queue behind it",
+                )
+            time.sleep(0.5)
+        self._beat = threading.Thread(target=self._heartbeat, name="s3-lock", daemon=True)
+        self._beat.start()
+        return self
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                if not self._put(IfMatch=self._etag or ""):
+                    log.error("lost the lock on s3://%s/%s to another run", self.bucket, self.key)
+                    return
+            except Exception as exc:  # a failed heartbeat must not kill the run
+                log.warning("could not refresh the lock heartbeat: %s", exc)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Stop the heartbeat and delete the lock object if it is still ours."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=HEARTBEAT_S)
+            self._beat = None
+        if self._etag is not None:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
+            except Exception as exc:  # taken over meanwhile: not ours to delete
+                log.warning("did not release s3://%s/%s: %s", self.bucket, self.key, exc)
+            self._etag = None
