@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from analytics_framework.errors import LakeError
 from analytics_framework.faults import fail_point
+
+REACH_FIX = "check that the lake is reachable and writable (analytics doctor), then re-run"
 
 PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})")
 
@@ -63,6 +66,7 @@ class Lake:
         self.uri = uri
         self.is_s3 = uri.startswith("s3://")
         self.s3: Any = None  # S3Options when opened by storage.s3.open_lake (DuckDB needs them)
+        self._client: Any = None
         if self.is_s3:
             self.root = uri[len("s3://") :].rstrip("/")
             self.fs = filesystem or pafs.FileSystem.from_uri(uri)[0]
@@ -106,8 +110,26 @@ class Lake:
                 return None
             with self.fs.open_input_file(path) as fh:
                 return pl.from_arrow(pq.read_table(fh))  # type: ignore[return-value]
-        except OSError as exc:
-            raise LakeError(f"cannot read {path}: {exc}", "check the lake's permissions") from None
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(
+                f"cannot read {path}: {exc}",
+                REACH_FIX,
+            ) from None
+
+    def read_file(self, path: str, columns: list[str] | None = None) -> pl.DataFrame:
+        """Read one Parquet file of the lake (staging, a partition).
+
+        Raises:
+            LakeError: the file cannot be read.
+        """
+        try:
+            with self.fs.open_input_file(path) as fh:
+                return pl.read_parquet(fh, columns=columns)
+        except (OSError, pa.ArrowException, pl.exceptions.ComputeError) as exc:
+            raise LakeError(
+                f"cannot read {path}: {exc}",
+                REACH_FIX,
+            ) from None
 
     def read_table(self, table: str) -> pl.DataFrame:
         """Read a whole table with its partition columns (small lakes, tests, exports)."""
@@ -147,8 +169,7 @@ class Lake:
             if self.is_s3:
                 buf = io.BytesIO()
                 frame.write_parquet(buf, compression=compression, statistics=True)
-                with self.fs.open_output_stream(path) as out:
-                    out.write(buf.getvalue())
+                self._put_s3(path, buf)
                 return
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -160,10 +181,36 @@ class Lake:
             fail_point("mid_write")
             os.replace(tmp, target)
             _fsync_dir(target.parent)
-        except OSError as exc:
-            raise LakeError(
-                f"cannot write {path}: {exc}", "check free space and the lake's permissions"
-            ) from None
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"cannot write {path}: {exc}", REACH_FIX) from None
+
+    def _put_s3(self, path: str, body: io.BytesIO) -> None:
+        """Upload one object atomically: it appears whole or not at all.
+
+        With S3 options (the normal case) boto3's transfer manager sends one PUT, or a multipart
+        upload above 8 MiB that it aborts on failure; S3 shows the object only once complete.
+        Without them, pyarrow's output stream is used.
+
+        Raises:
+            OSError: the upload failed (retries exhausted).
+        """
+        if self.s3 is None:
+            with self.fs.open_output_stream(path) as out:
+                out.write(body.getvalue())
+            return
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from analytics_framework.storage.s3 import boto3_client
+
+        if self._client is None:
+            self._client = boto3_client(self.s3)
+        bucket, _, key = path.partition("/")
+        body.seek(0)
+        try:
+            self._client.upload_fileobj(body, bucket, key)
+        except (S3UploadFailedError, BotoCoreError, ClientError) as exc:
+            raise OSError(str(exc)) from None
 
     def write_partition(self, table: str, partition: Partition, frame: pl.DataFrame) -> None:
         """Replace ``table``'s ``partition`` with ``frame`` (without partition columns)."""
@@ -174,10 +221,16 @@ class Lake:
         try:
             if not self.is_s3:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with self.fs.open_output_stream(path) as out:
-                out.write(text.encode("utf-8"))
-        except OSError as exc:
-            raise LakeError(f"cannot write {path}: {exc}", "check the lake's permissions") from None
+            if self.is_s3:
+                self._put_s3(path, io.BytesIO(text.encode("utf-8")))
+            else:
+                with self.fs.open_output_stream(path) as out:
+                    out.write(text.encode("utf-8"))
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(
+                f"cannot write {path}: {exc}",
+                REACH_FIX,
+            ) from None
 
     def write_rejected(self, source: str, origin: str, seq: int, rejected: pl.DataFrame) -> str:
         """Quarantine malformed records as JSON lines, one file per input and batch.
@@ -202,17 +255,19 @@ class Lake:
                 self.fs.delete_dir(path)
             elif info.type == pafs.FileType.File:
                 self.fs.delete_file(path)
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             raise LakeError(
-                f"cannot delete {path}: {exc}", "check the lake's permissions"
+                f"cannot delete {path}: {exc}",
+                REACH_FIX,
             ) from None
 
     def _list(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
         try:
             return self.fs.get_file_info(selector)
-        except OSError as exc:
+        except (OSError, pa.ArrowException) as exc:
             raise LakeError(
-                f"cannot list {selector.base_dir}: {exc}", "check the lake location"
+                f"cannot list {selector.base_dir}: {exc}",
+                REACH_FIX,
             ) from None
 
 

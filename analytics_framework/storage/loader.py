@@ -121,8 +121,7 @@ class PartitionLoader:
     def _read_staged(self, path: str, part: Partition) -> pl.DataFrame:
         frame = self._frames.get(path)
         if frame is None:
-            with self.lake.fs.open_input_file(path) as fh:
-                frame = pl.read_parquet(fh)
+            frame = self.lake.read_file(path)
         return frame.filter(
             (pl.col("year") == part.year)
             & (pl.col("month") == part.month)
@@ -145,8 +144,7 @@ class PartitionLoader:
             ):
                 continue
             table = path.rsplit("/", 2)[-2]
-            with self.lake.fs.open_input_file(path) as fh:
-                days = pl.read_parquet(fh, columns=["year", "month", "day"]).unique()
+            days = self.lake.read_file(path, ["year", "month", "day"]).unique()
             self._staged[path] = (table, {Partition(*row) for row in days.iter_rows()})
             adopted += 1
         return adopted

@@ -124,3 +124,113 @@ def start_mongo(storage: Path | str = ":memory:", port: int | None = None) -> Se
 if __name__ == "__main__":  # .ci/run: install before the tests
     ensure_installed()
     print(f"test services ready in {VENV}")
+
+
+class FaultyProxy:
+    """A reverse proxy in front of an S3 server that answers 500 when told to.
+
+    ``fail_next = N`` fails the next N requests; ``fail_from = N`` fails every request from the
+    N-th on (an outage) until ``heal()``. Everything else is forwarded byte for byte.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.upstream_port = upstream_port
+        self.fail_next = 0
+        self.fail_from: int | None = None
+        self.requests = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    raw = b""
+                    while True:
+                        size_line = self.rfile.readline()
+                        raw += size_line
+                        size = int(size_line.split(b";")[0].strip(), 16)
+                        if size == 0:  # then optional trailers and a blank line
+                            while True:
+                                line = self.rfile.readline()
+                                raw += line
+                                if line in (b"\r\n", b"\n", b""):
+                                    return raw
+                        raw += self.rfile.read(size + 2)
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _handle(self) -> None:
+                body = self._body()
+                with proxy._lock:
+                    proxy.requests += 1
+                    fail = proxy.fail_next > 0 or (
+                        proxy.fail_from is not None and proxy.requests >= proxy.fail_from
+                    )
+                    if proxy.fail_next > 0:
+                        proxy.fail_next -= 1
+                    if fail:
+                        proxy.failed += 1
+                if fail:
+                    data = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError'
+                        b"</Code><Message>injected fault</Message></Error>"
+                    )
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+                headers = {k: v for k, v in self.headers.items()}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status, resp.reason)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(k, v)
+                length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            def _safe(self) -> None:
+                try:
+                    self._handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up (it retries on its own)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _safe  # noqa: N815
+
+        class Quiet(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def heal(self) -> None:
+        """Stop failing."""
+        with self._lock:
+            self.fail_next, self.fail_from = 0, None
+
+    def stop(self) -> None:
+        """Shut the proxy down."""
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -220,3 +220,31 @@ def test_doctor_reports_each_service(s3, mongo_uri, monkeypatch):
     assert "hunter2" not in out and "user:***@" in out  # the password never shows
     assert "openai API key" in out and "missing" in out and "OPENAI_API_KEY" in out
     assert out.count("FAIL") == 3  # lake (wrong endpoint), MongoDB, the missing key
+
+
+def test_s3_answering_500s_then_recovering(s3, moto_server, monkeypatch):
+    from tests.integration.services import FaultyProxy
+
+    proxy = FaultyProxy(moto_server.port)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+    try:
+        proxy.fail_next = 3  # a short burst: retried with backoff, the run never notices
+        ok = invoke("collect", "--lake", s3, "--no-enrich", "--batch-size", "300")
+        assert ok.exit_code == 0, ok.output
+        assert proxy.failed == 3
+
+        proxy.fail_from = proxy.requests + 40  # an outage in the middle of a run
+        down = invoke("collect", "--lake", s3, "--no-enrich", "--full-refresh")
+        assert (
+            down.exit_code == 1 and down.exception is None or isinstance(down.exception, SystemExit)
+        ), repr(down.exception)
+        line = down.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: cannot") and s3[5:] in line and "re-run" in line, line
+        proxy.heal()
+        again = invoke("collect", "--lake", s3, "--no-enrich", "--full-refresh")
+        assert again.exit_code == 0, again.output
+    finally:
+        proxy.stop()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{moto_server.port}")
+    conv = lake_tables(s3)["conversations"]
+    assert conv.height == 1312 and conv["conversation_id"].n_unique() == 1312
