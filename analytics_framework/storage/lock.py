@@ -78,7 +78,43 @@ class Holder:
         )
 
 
-class RunLock:
+class _Heartbeating:
+    """What both locks share: a daemon thread calling ``_beat_once`` every HEARTBEAT_S."""
+
+    _stop: threading.Event
+    _beat: threading.Thread | None
+
+    def _beat_once(self) -> bool:
+        """Refresh the holder record; False stops the heartbeat."""
+        raise NotImplementedError
+
+    def _start_heartbeat(self) -> None:
+        self._beat = threading.Thread(target=self._heartbeat, name="lock-heartbeat", daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                if not self._beat_once():
+                    return
+            except Exception as exc:  # a failed heartbeat must not kill the run
+                log.warning("could not refresh the lock heartbeat: %s", exc)
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=HEARTBEAT_S)
+            self._beat = None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Release the lock."""
+        raise NotImplementedError
+
+
+class RunLock(_Heartbeating):
     """The lock of one pipeline, used as a context manager around a run.
 
     Args:
@@ -132,19 +168,12 @@ class RunLock:
             )
         self._started = _now()
         self._write_holder()
-        self._beat = threading.Thread(target=self._heartbeat, name="lock-heartbeat", daemon=True)
-        self._beat.start()
+        self._start_heartbeat()
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
 
     def release(self) -> None:
         """Stop the heartbeat, remove the holder record and release the OS lock."""
-        self._stop.set()
-        if self._beat is not None:
-            self._beat.join(timeout=HEARTBEAT_S)
-            self._beat = None
+        self._stop_heartbeat()
         if self._lock.is_locked:
             self.holder_path.unlink(missing_ok=True)
             self._lock.release()
@@ -162,12 +191,9 @@ class RunLock:
         tmp.write_text(json.dumps(record.__dict__, indent=1), encoding="utf-8")
         os.replace(tmp, self.holder_path)
 
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                self._write_holder()
-            except OSError as exc:  # a full disk must not kill the run; status shows the age
-                log.warning("could not refresh the lock heartbeat: %s", exc)
+    def _beat_once(self) -> bool:
+        self._write_holder()
+        return True
 
 
 def _now() -> str:
@@ -185,7 +211,7 @@ def wait_for_holder(holder_path: Path, timeout_s: float) -> Holder | None:
     return None
 
 
-class S3RunLock:
+class S3RunLock(_Heartbeating):
     """The lock of one pipeline whose state lives on S3: an object created conditionally.
 
     Taking the lock is ``PutObject`` with ``If-None-Match: *`` on ``<state key>.lock``: of two
@@ -289,28 +315,18 @@ class S3RunLock:
                     "let it finish, or pass --wait SECONDS to queue behind it",
                 )
             time.sleep(0.5)
-        self._beat = threading.Thread(target=self._heartbeat, name="s3-lock", daemon=True)
-        self._beat.start()
+        self._start_heartbeat()
         return self
 
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                if not self._put(IfMatch=self._etag or ""):
-                    log.error("lost the lock on s3://%s/%s to another run", self.bucket, self.key)
-                    return
-            except Exception as exc:  # a failed heartbeat must not kill the run
-                log.warning("could not refresh the lock heartbeat: %s", exc)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
+    def _beat_once(self) -> bool:
+        if self._put(IfMatch=self._etag or ""):
+            return True
+        log.error("lost the lock on s3://%s/%s to another run", self.bucket, self.key)
+        return False
 
     def release(self) -> None:
         """Stop the heartbeat and delete the lock object if it is still ours."""
-        self._stop.set()
-        if self._beat is not None:
-            self._beat.join(timeout=HEARTBEAT_S)
-            self._beat = None
+        self._stop_heartbeat()
         if self._etag is not None:
             try:
                 self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
