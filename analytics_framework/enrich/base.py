@@ -566,6 +566,32 @@ class Labeler(ABC):
         }, ""
 
 
+class ApiLabeler(Labeler):
+    """A labeler that calls a provider's API through its SDK client.
+
+    Args:
+        api_key: the provider's key.
+        base_url: another endpoint (a compatible server, a proxy, a test server), or None.
+        timeout_s: seconds before a request times out.
+        *args / **kwargs: as :class:`Labeler`.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.client = self.make_client(api_key, base_url, timeout_s)
+
+    @abstractmethod
+    def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
+        """Return the SDK client, with the SDK's own retries off (the base class retries)."""
+
+
 def require_key(labeler: type[Labeler], key: str | None) -> str:
     """Return ``key`` or raise the error that names where the key should come from.
 

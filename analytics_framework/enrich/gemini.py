@@ -15,7 +15,7 @@ from google import genai
 from google.genai import errors, types
 
 from analytics_framework.enrich.base import (
-    Labeler,
+    ApiLabeler,
     ProviderAuthError,
     ProviderRequestError,
     RateLimitedError,
@@ -61,23 +61,16 @@ def retry_delay_s(details: Any) -> float | None:
     return None
 
 
-class GeminiLabeler(Labeler):
+class GeminiLabeler(ApiLabeler):
     """Labels through the Gemini API."""
 
     name: ClassVar[str] = "gemini"
     key_env_vars: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     default_model: ClassVar[str] = "gemini-2.5-flash"
 
-    def __init__(
-        self,
-        *args: Any,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 60.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.client = genai.Client(
+    def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
+        """Return the SDK client (no SDK retries)."""
+        return genai.Client(
             api_key=api_key,
             http_options=types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000)),
         )

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import openai
 
 from analytics_framework.enrich.base import (
-    Labeler,
+    ApiLabeler,
     ProviderAuthError,
     ProviderRequestError,
     RateLimitedError,
@@ -49,25 +49,16 @@ def retry_after_s(headers: Any) -> float | None:
     return None
 
 
-class OpenAILabeler(Labeler):
+class OpenAILabeler(ApiLabeler):
     """Labels through the OpenAI chat-completions API (or any compatible server)."""
 
     name: ClassVar[str] = "openai"
     key_env_vars: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     default_model: ClassVar[str] = "gpt-4o-mini"
 
-    def __init__(
-        self,
-        *args: Any,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 60.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
-        )
+    def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
+        """Return the SDK client (no SDK retries)."""
+        return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
 
     def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
         """Send one chat completion for ``batch``; see :meth:`Labeler.label_batch`."""
