@@ -76,6 +76,7 @@ def run_summary(console: Console, s: RunSummary) -> None:
         ("quarantined", f"{s.quarantined:,}"),
         ("outside date range", f"{s.out_of_range:,}"),
         ("already collected, skipped", f"{s.skipped:,}"),
+        ("moved to an earlier day", f"{s.moved:,}"),
         ("partitions written", f"{len(s.partitions):,}"),
         ("seconds", f"{s.seconds:.2f}"),
         ("messages/s", f"{s.messages_per_s:,.0f}"),

@@ -109,6 +109,7 @@ class RunSummary:
     stopped: bool = False
     first_day: date | None = None
     last_day: date | None = None
+    moved: int = 0
     customers: set[str] = field(default_factory=set)
     agents: set[str] = field(default_factory=set)
 
@@ -280,6 +281,7 @@ def collect(
                 summary.stopped = True
                 break
         loader.finish()
+        summary.moved = loader.remove_moved()
         if summary.rows_read == 0 and plan.resume_after < 0 and not summary.stopped:
             raise InputError(
                 f"no records in {summary.origin}",

@@ -99,3 +99,59 @@ def test_timezone_moves_the_partition_day(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake, timezone="Europe/Paris")
     assert [str(p) for p in lake.partitions("conversations")] == ["2024-03-05"]
+
+
+def test_a_conversation_whose_start_moves_earlier_leaves_no_copy_behind(tmp_path):
+    """A late message sent before the first one moves the conversation to an earlier day."""
+    import json
+
+    from analytics_framework.storage.lake import Partition
+
+    def write(rows):
+        (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    base = [
+        {
+            "conversation_id": "c1",
+            "sent_at": "2024-03-05T09:00:00Z",
+            "role": "customer",
+            "text": "hello?",
+            "message_id": "m2",
+        },
+        {
+            "conversation_id": "c1",
+            "sent_at": "2024-03-05T09:05:00Z",
+            "role": "agent",
+            "text": "hi",
+            "message_id": "m3",
+        },
+        {
+            "conversation_id": "c2",
+            "sent_at": "2024-03-05T10:00:00Z",
+            "role": "customer",
+            "text": "other",
+            "message_id": "m9",
+        },
+    ]
+    lake = Lake(str(tmp_path / "lake"))
+    write(base)
+    collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake)
+    early = {
+        "conversation_id": "c1",
+        "sent_at": "2024-03-04T23:00:00Z",
+        "role": "customer",
+        "text": "first try",
+        "message_id": "m1",
+    }
+    write([early, *base])
+    summary = collect(FilesSource(str(tmp_path / "a.jsonl"), load_settings()), lake)
+    assert summary.moved == 1
+    conv = lake.read_table("conversations")
+    assert conv["conversation_id"].to_list().count("files:c1") == 1
+    moved = conv.filter(pl.col("conversation_id") == "files:c1").row(0, named=True)
+    assert (moved["year"], moved["month"], moved["day"]) == (2024, 3, 4)
+    assert moved["message_count"] == 3
+    msgs = lake.read_table("messages")
+    assert msgs.height == 4 and msgs["message_id"].n_unique() == 4
+    day5 = lake.read_partition("conversations", Partition(2024, 3, 5))
+    assert day5["conversation_id"].to_list() == ["files:c2"]  # c2 untouched

@@ -48,6 +48,10 @@ class PartitionLoader:
         self._staged: dict[str, tuple[str, set[Partition]]] = {}
         self._frames: dict[str, pl.DataFrame] = {}
         self.published: list[Partition] = []
+        # conversations this load put in a partition they were not in before; on a lake that
+        # held none at the start, nothing can have moved
+        self.placed: dict[str, Partition] = {}
+        self.track_moves = lake.exists("conversations")
 
     def staging_path(self, *parts: str) -> str:
         """Path under this load's staging folder."""
@@ -117,6 +121,13 @@ class PartitionLoader:
             keep = old.join(new.select(UPSERT_KEY).unique(), on=UPSERT_KEY, how="anti")
             new = pl.concat([keep, new.select(old.columns)], how="vertical_relaxed")
         self.lake.write_partition(table, part, new.sort(SORT_KEYS[table]))
+        if table == "conversations" and self.track_moves:
+            for cid in (
+                new[UPSERT_KEY]
+                if old is None
+                else new.join(old.select(UPSERT_KEY), on=UPSERT_KEY, how="anti")[UPSERT_KEY]
+            ):
+                self.placed[cid] = part  # new to this partition: may have moved from another
 
     def _read_staged(self, path: str, part: Partition) -> pl.DataFrame:
         frame = self._frames.get(path)
@@ -159,6 +170,51 @@ class PartitionLoader:
         found = self.adopt()
         self.finish()
         return found
+
+    def remove_moved(self) -> int:
+        """Delete older copies of conversations that this load placed in another partition.
+
+        A conversation's partition is its start day; a late message sent *before* its first one
+        moves it to an earlier day. Its new version is published there, and here its old rows
+        are removed from the old partition (both tables), so the lake never holds a conversation
+        twice. Returns the number of conversations moved.
+        """
+        if not self.placed:
+            return 0
+        from analytics_framework.reports.engine import connect
+
+        con = connect(self.lake)
+        try:
+            con.register(
+                "placed",
+                pl.DataFrame(
+                    {
+                        "conversation_id": list(self.placed),
+                        "py": [p.year for p in self.placed.values()],
+                        "pm": [p.month for p in self.placed.values()],
+                        "pd": [p.day for p in self.placed.values()],
+                    }
+                ).to_arrow(),
+            )
+            rows = con.execute(
+                "SELECT c.conversation_id, c.year, c.month, c.day FROM conversations c "
+                "JOIN placed p USING (conversation_id) "
+                "WHERE (c.year, c.month, c.day) <> (p.py, p.pm, p.pd)"
+            ).fetchall()
+        finally:
+            con.close()
+        stale: dict[Partition, set[str]] = defaultdict(set)
+        for cid, y, m, d in rows:
+            stale[Partition(y, m, d)].add(cid)
+        for part, ids in sorted(stale.items()):
+            for table in ("conversations", "messages", "labels"):
+                old = self.lake.read_partition(table, part)
+                if old is None:
+                    continue
+                kept = old.filter(~pl.col(UPSERT_KEY).is_in(list(ids)))
+                if kept.height != old.height:
+                    self.lake.write_partition(table, part, kept)
+        return len(rows)
 
     def finish(self) -> list[Partition]:
         """Publish everything still staged and remove the staging folder."""
