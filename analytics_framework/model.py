@@ -58,6 +58,31 @@ CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
 replies (DESIGN.md: "a report's average is over replies")."""
 
 
+LABEL_SCHEMA: dict[str, pl.DataType] = {
+    "conversation_id": pl.String(),
+    "topic": pl.String(),
+    "intent": pl.String(),
+    "sentiment": pl.Float64(),
+    "sentiment_label": pl.String(),
+    "satisfaction": pl.Int64(),
+    "resolved": pl.Boolean(),
+    "objection": pl.String(),
+    "provider": pl.String(),
+    "model": pl.String(),
+    "prompt_version": pl.String(),
+    "input_hash": pl.String(),
+    "input_tokens": pl.Int64(),
+    "output_tokens": pl.Int64(),
+    "labeled_at": pl.Datetime("us", "UTC"),
+    "status": pl.String(),
+    "error": pl.String(),
+    "message_count": pl.Int64(),
+    "config_hash": pl.String(),
+}
+"""``labels`` (DESIGN.md, plus ``status``/``error``/``message_count``/``config_hash``): one row
+per conversation, written by the enrich stage (:mod:`analytics_framework.enrich.stage`)."""
+
+
 RESOLVED_STATUSES = ("resolved", "closed", "solved", "done")
 """Source ``status`` values that mark a conversation resolved (for ``resolution_s``)."""
 

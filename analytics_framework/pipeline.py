@@ -259,11 +259,9 @@ def collect(
     try:
         for batch in source.batches(plan.batch_size):
             first_day = _local_day(batch.messages, "min", tz)
-            summary.first_day = _min_day(summary.first_day, first_day)
-            summary.last_day = max(
-                filter(None, [summary.last_day, _local_day(batch.messages, "max", tz)]),
-                default=None,
-            )
+            summary.first_day = min(filter(None, [summary.first_day, first_day]), default=None)
+            last_day = _local_day(batch.messages, "max", tz)
+            summary.last_day = max(filter(None, [summary.last_day, last_day]), default=None)
             if batch.seq <= plan.resume_after:
                 continue
             fail_point("after_extract")
@@ -396,10 +394,6 @@ def _local_day(messages: pl.DataFrame, how: str, tz: zoneinfo.ZoneInfo) -> date 
     return value.astimezone(tz).date() if isinstance(value, datetime) else None
 
 
-def _min_day(a: date | None, b: date | None) -> date | None:
-    return min(filter(None, [a, b]), default=None)
-
-
 def _load_batch(
     batch: SourceBatch,
     source: Source,
@@ -513,8 +507,8 @@ def _run_entry(summary: RunSummary, started: str, outcome: str, error: str = "")
     }
     if summary.nothing_to_do:
         entry["note"] = summary.nothing_to_do
-    if error:
-        entry["error"] = error.splitlines()[0] if error.strip() else type(error).__name__
+    if error.strip():
+        entry["error"] = error.strip().splitlines()[0]
     return entry
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from analytics_framework import state as st
 from analytics_framework.planning import day_list
+from analytics_framework.reports.engine import connect, day_filter, day_params
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.state_store import S3StateStore, StateStore
 
@@ -57,8 +58,6 @@ def loaded_days(
     """
     if not lake.exists(table):
         return {}
-    from analytics_framework.reports.engine import connect, day_filter, day_params
-
     labeled = "AND status = 'labeled'" if table == "labels" else ""
     con = connect(lake, require=False)
     try:

@@ -110,7 +110,7 @@ def test_exports_carry_the_metric_version(lake):
 
 
 def _quality_lake(tmp) -> Lake:
-    from analytics_framework.enrich.stage import LABEL_SCHEMA
+    from analytics_framework.model import LABEL_SCHEMA
     from analytics_framework.storage.lake import Partition
 
     def q(cid, sent_at, role, cust, **conv):

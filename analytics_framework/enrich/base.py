@@ -37,6 +37,7 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -391,7 +392,7 @@ class Labeler(ABC):
         use_cache = cache is not None and self.uses_network
         stats.add(conversations=len(requests))
         keys = {req.conversation_id: self.cache_key(req) for req in requests}
-        hits = cache.get_many(list(keys.values())) if cache and use_cache and not force else {}
+        hits = cache.get_many(list(keys.values())) if use_cache and not force else {}
         for req in requests:
             hit = hits.get(keys[req.conversation_id])
             if hit is not None:
@@ -410,8 +411,8 @@ class Labeler(ABC):
                     labels, failures = fut.result()
                     for cid, lab in labels.items():
                         outcome.labels[cid] = lab
-                        if cache is not None and use_cache:
-                            cache.put(keys[cid], lab)
+                        if use_cache:
+                            cache.put(keys[cid], lab)  # type: ignore[union-attr]
                     outcome.failures.update(failures)
                     stats.add(labeled=len(labels), failures=len(failures))
             except BaseException:
@@ -590,6 +591,28 @@ class ApiLabeler(Labeler):
     @abstractmethod
     def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
         """Return the SDK client, with the SDK's own retries off (the base class retries)."""
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Return the ``Retry-After`` header (seconds form) or ``retry-after-ms``, or None."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 def require_key(labeler: type[Labeler], key: str | None) -> str:

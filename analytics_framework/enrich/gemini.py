@@ -21,9 +21,9 @@ from analytics_framework.enrich.base import (
     RateLimitedError,
     Reply,
     TransientError,
+    retry_after_s,
     user_prompt,
 )
-from analytics_framework.enrich.openai_labeler import retry_after_s
 from analytics_framework.enrich.transcript import LabelRequest
 
 

@@ -7,8 +7,6 @@ are off (``max_retries=0``): retries, backoff and rate limits are the base class
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import openai
@@ -20,33 +18,12 @@ from analytics_framework.enrich.base import (
     RateLimitedError,
     Reply,
     TransientError,
+    retry_after_s,
     user_prompt,
 )
 from analytics_framework.enrich.transcript import LabelRequest
 
 RETRIABLE_STATUS = {429, 500, 502, 503, 504}
-
-
-def retry_after_s(headers: Any) -> float | None:
-    """Return the ``Retry-After`` header (seconds form) or ``retry-after-ms``, or None."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError):
-                return None
-    return None
 
 
 class OpenAILabeler(ApiLabeler):

@@ -36,29 +36,9 @@ from analytics_framework.enrich.base import (
     sentiment_label,
 )
 from analytics_framework.enrich.transcript import LabelRequest, build_requests
+from analytics_framework.model import LABEL_SCHEMA
+from analytics_framework.reports.engine import connect, day_filter, day_params
 from analytics_framework.storage.lake import Lake, Partition
-
-LABEL_SCHEMA: dict[str, pl.DataType] = {
-    "conversation_id": pl.String(),
-    "topic": pl.String(),
-    "intent": pl.String(),
-    "sentiment": pl.Float64(),
-    "sentiment_label": pl.String(),
-    "satisfaction": pl.Int64(),
-    "resolved": pl.Boolean(),
-    "objection": pl.String(),
-    "provider": pl.String(),
-    "model": pl.String(),
-    "prompt_version": pl.String(),
-    "input_hash": pl.String(),
-    "input_tokens": pl.Int64(),
-    "output_tokens": pl.Int64(),
-    "labeled_at": pl.Datetime("us", "UTC"),
-    "status": pl.String(),
-    "error": pl.String(),
-    "message_count": pl.Int64(),
-    "config_hash": pl.String(),
-}
 
 
 @dataclass
@@ -94,8 +74,6 @@ def pending_partitions(
     """
     if not lake.exists("conversations"):
         return []
-    from analytics_framework.reports.engine import connect, day_filter, day_params
-
     where = [day_filter("c", "lo", "hi")]
     join = ""
     if not force and lake.exists("labels"):

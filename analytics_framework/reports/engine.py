@@ -26,7 +26,7 @@ import pyarrow.dataset as pads
 
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
-from analytics_framework.model import METRIC_VERSION
+from analytics_framework.model import CONVERSATION_SCHEMA, LABEL_SCHEMA, METRIC_VERSION
 from analytics_framework.storage.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -216,13 +216,9 @@ def connect(lake: Lake, require: bool = True) -> duckdb.DuckDBPyConnection:
         )
     partition_cols = {"year": pl.Int32, "month": pl.Int32, "day": pl.Int32}
     if "conversations" not in present:
-        from analytics_framework.model import CONVERSATION_SCHEMA
-
         empty = pl.DataFrame(schema={**CONVERSATION_SCHEMA, **partition_cols})
         con.register("conversations", empty.to_arrow())
     if "labels" not in present:  # reports join labels; an unlabeled lake has none yet
-        from analytics_framework.enrich.stage import LABEL_SCHEMA
-
         empty = pl.DataFrame(schema={**LABEL_SCHEMA, **partition_cols})
         con.register("labels", empty.to_arrow())
     return con

@@ -26,7 +26,6 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from analytics_framework.errors import LakeError
 from analytics_framework.faults import fail_point
@@ -108,13 +107,9 @@ class Lake:
         try:
             if self.fs.get_file_info(path).type != pafs.FileType.File:
                 return None
-            with self.fs.open_input_file(path) as fh:
-                return pl.from_arrow(pq.read_table(fh))  # type: ignore[return-value]
         except (OSError, pa.ArrowException) as exc:
-            raise LakeError(
-                f"cannot read {path}: {exc}",
-                REACH_FIX,
-            ) from None
+            raise LakeError(f"cannot read {path}: {exc}", REACH_FIX) from None
+        return self.read_file(path)
 
     def read_file(self, path: str, columns: list[str] | None = None) -> pl.DataFrame:
         """Read one Parquet file of the lake (staging, a partition).

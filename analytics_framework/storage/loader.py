@@ -18,6 +18,7 @@ from collections import defaultdict
 
 import polars as pl
 
+from analytics_framework.reports.engine import connect
 from analytics_framework.storage.lake import Lake, Partition
 
 SORT_KEYS = {
@@ -181,8 +182,6 @@ class PartitionLoader:
         """
         if not self.placed:
             return 0
-        from analytics_framework.reports.engine import connect
-
         con = connect(self.lake)
         try:
             con.register(

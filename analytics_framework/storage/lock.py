@@ -46,12 +46,20 @@ class Holder:
     command: str = ""
 
     @classmethod
+    def parse(cls, text: str | bytes) -> Holder | None:
+        """Return the record in ``text`` (JSON), or None if it is not one."""
+        try:
+            doc = json.loads(text)
+            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    @classmethod
     def read(cls, path: Path) -> Holder | None:
         """Return the record at ``path``, or None if absent or unreadable."""
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
-        except (OSError, ValueError, TypeError, KeyError):
+            return cls.parse(path.read_text(encoding="utf-8"))
+        except OSError:
             return None
 
     def alive(self) -> bool | None:
@@ -83,6 +91,21 @@ class _Heartbeating:
 
     _stop: threading.Event
     _beat: threading.Thread | None
+    load_id: str
+    command: str
+    _started: str
+
+    def _record(self) -> bytes:
+        """Return this run's holder record (JSON), with a fresh heartbeat."""
+        holder = Holder(
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            load_id=self.load_id,
+            started_at=self._started,
+            heartbeat=_now(),
+            command=self.command,
+        )
+        return json.dumps(holder.__dict__, indent=1).encode()
 
     def _beat_once(self) -> bool:
         """Refresh the holder record; False stops the heartbeat."""
@@ -179,16 +202,8 @@ class RunLock(_Heartbeating):
             self._lock.release()
 
     def _write_holder(self) -> None:
-        record = Holder(
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            load_id=self.load_id,
-            started_at=self._started,
-            heartbeat=_now(),
-            command=self.command,
-        )
         tmp = self.holder_path.with_name(f".{self.holder_path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(record.__dict__, indent=1), encoding="utf-8")
+        tmp.write_bytes(self._record())
         os.replace(tmp, self.holder_path)
 
     def _beat_once(self) -> bool:
@@ -248,17 +263,6 @@ class S3RunLock(_Heartbeating):
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
-    def _record(self) -> bytes:
-        holder = Holder(
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            load_id=self.load_id,
-            started_at=self._started,
-            heartbeat=_now(),
-            command=self.command,
-        )
-        return json.dumps(holder.__dict__, indent=1).encode()
-
     def _put(self, **condition: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -283,12 +287,7 @@ class S3RunLock(_Heartbeating):
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None, None
             raise
-        try:
-            doc = json.loads(resp["Body"].read())
-            holder = Holder(**{k: doc[k] for k in Holder.__dataclass_fields__ if k in doc})
-        except (ValueError, TypeError, KeyError):
-            holder = None
-        return holder, resp["ETag"]
+        return Holder.parse(resp["Body"].read()), resp["ETag"]
 
     def stale(self, holder: Holder | None) -> bool:
         """Whether ``holder`` is gone: unreadable, dead pid on this host, or an old heartbeat."""
