@@ -1,4 +1,8 @@
-"""Shared fixtures: paths to the real sample data, and small hand-built conversations."""
+"""Shared fixtures: paths to the real sample data, and small hand-built conversations.
+
+Every fixture lives inside the repository (``tests/data/``, each with its SOURCE.txt and
+licence), so a clone on its own passes ``uv run pytest``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 
 from analytics_framework.model import MESSAGE_SCHEMA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_TWCS = (
     Path(__file__).resolve().parents[1]
     / "analytics_framework"

@@ -34,7 +34,7 @@ from analytics_framework.pipeline import collect
 from analytics_framework.settings import load_settings
 from analytics_framework.sources.files import FilesSource
 from analytics_framework.storage.lake import Lake
-from tests.conftest import SHARED
+from tests.conftest import DATA
 from tests.llm_server import FakeLLM
 
 FAST = {
@@ -231,7 +231,7 @@ def test_cache_makes_a_second_run_call_nothing_and_failures_are_retried(llm, tmp
 def test_the_cli_labels_with_a_provider_and_reports_quality(llm, in_tmp, monkeypatch):
     monkeypatch.setenv("ANALYTICS_GEMINI_BASE_URL", llm.url)  # in_tmp cleared ANALYTICS_*
     runner = CliRunner()
-    src = SHARED / "twcs" / "twcs_kaggle_sample.csv"
+    src = DATA / "twcs" / "twcs_kaggle_sample.csv"
     result = runner.invoke(app, ["collect", str(src), "--provider", "gemini", "--workers", "4"])
     assert result.exit_code == 0, result.output
     assert "label (gemini, gemini-2.5-flash)" in result.stdout and "estimated cost" in result.stdout
@@ -255,7 +255,7 @@ def test_a_provider_without_a_key_fails_before_any_work(in_tmp, monkeypatch):
 
 
 def abcd_requests():
-    convs = json.loads((SHARED / "abcd" / "abcd_sample.json").read_text())
+    convs = json.loads((DATA / "abcd" / "abcd_sample.json").read_text())
     rows = []
     for c in convs:
         for i, (speaker, text) in enumerate(c["original"]):
@@ -290,7 +290,7 @@ def test_local_labeler_on_twcs_threads(tmp_path):
     from analytics_framework.sources.twcs import TwcsSource
 
     lake = Lake(str(tmp_path / "lake"))
-    collect(TwcsSource(str(SHARED / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
+    collect(TwcsSource(str(DATA / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
     summary = enrich(lake, LocalLabeler(load_taxonomy()))
     labels = lake.read_table("labels")
     assert summary.stats.failures == 0 and labels.height == lake.read_table("conversations").height
@@ -306,7 +306,7 @@ def test_local_labeler_topic_accuracy_on_hand_labeled_twcs(tmp_path):
 
     gold = pl.read_csv(Path(__file__).parent / "data" / "twcs_kaggle_sample_topics.csv")
     lake = Lake(str(tmp_path / "lake"))
-    collect(TwcsSource(str(SHARED / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
+    collect(TwcsSource(str(DATA / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
     out = LocalLabeler(load_taxonomy()).label(build_requests(lake.read_table("messages")))
     hits = sum(
         out.labels[cid]["topic"] == t

@@ -11,7 +11,7 @@ from analytics_framework.pipeline import collect
 from analytics_framework.settings import load_settings
 from analytics_framework.sources.twcs import TwcsSource, thread_roots
 from analytics_framework.storage.lake import Lake
-from tests.conftest import SHARED
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_a_reply_whose_parent_is_outside_the_file_starts_its_own_thread(twcs_lak
 
 def test_kaggle_sample_with_integer_ids(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
-    s = collect(TwcsSource(str(SHARED / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
+    s = collect(TwcsSource(str(DATA / "twcs" / "twcs_kaggle_sample.csv"), load_settings()), lake)
     assert s.rows_read == 93
     assert s.quarantined == 0
     assert s.messages_written == 93
