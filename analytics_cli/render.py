@@ -1,4 +1,14 @@
-"""Rendering with rich: progress, the run summary and report tables."""
+"""Rendering with rich: progress, the run summary, report tables and the status grid.
+
+Everything fits the console's width (``Console.width``: the terminal's, or ``COLUMNS``):
+
+- a report's columns are packed into as many table sections as the width needs, the row keys
+  (period, org, and for rankings dimension, rank and value) repeated in each, so no column is
+  dropped or cut; a column that cannot fit even beside the keys alone is left out and one line
+  names it and says how to see it (``--format csv`` / ``--format json``);
+- paths in narrow cells are shortened from the left (``…/data/twcs_sample.csv.gz``), so the file
+  name always shows (:class:`ShortPath`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from analytics_framework.enrich.stage import EnrichSummary
 from analytics_framework.pipeline import BatchReport, RunSummary
@@ -46,6 +59,60 @@ def batch_progress(console: Console, source: str) -> Iterator[Callable[[BatchRep
         yield on_batch
 
 
+ELLIPSIS = "…"
+
+
+def shorten_left(path: str, width: int) -> str:
+    """Shorten ``path`` from the left to at most ``width`` cells, keeping whole trailing parts.
+
+    ``/home/me/project/analytics_framework/sources/data/twcs_sample.csv.gz`` at 26 cells is
+    ``…/data/twcs_sample.csv.gz``; a file name longer than the width keeps its last characters
+    (``…ple.csv.gz``). Paths that fit are returned unchanged.
+    """
+    if cell_len(path) <= width:
+        return path
+    if width <= 1:
+        return ELLIPSIS[:width]
+    cut = [i for i, ch in enumerate(path) if ch in "/\\"]
+    for i in cut:  # the longest tail of whole parts, from its separator on, that fits
+        tail = path[i:]
+        if cell_len(tail) + 1 <= width:
+            return ELLIPSIS + tail
+    tail = path
+    while tail and cell_len(tail) + 1 > width:
+        tail = tail[1:]
+    return ELLIPSIS + tail
+
+
+class ShortPath:
+    """A path (or several, one a line) that shortens itself from the left to fit its cell.
+
+    Use it in table cells instead of a plain string: rich would otherwise cut a long path at its
+    end (``…/sources/da…``) and hide the file name. It asks for its full width, accepts as
+    little as ``…/<file name>``, and renders each line with :func:`shorten_left` at whatever
+    width the table gives it.
+    """
+
+    def __init__(self, text: str) -> None:
+        """Wrap ``text``: one path, or several separated by newlines."""
+        self.lines = text.splitlines() or [""]
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        """Widest line at most; at least ``…/`` + the longest file name."""
+        longest = max(cell_len(line) for line in self.lines)
+        names = max(cell_len(line.replace("\\", "/").rsplit("/", 1)[-1]) for line in self.lines)
+        return Measurement(min(longest, names + 2), longest)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render every line shortened to the width given."""
+        width = options.max_width
+        yield Text(
+            "\n".join(shorten_left(line, width) for line in self.lines),
+            no_wrap=True,
+            overflow="crop",
+        )
+
+
 def run_summary(console: Console, s: RunSummary) -> None:
     """Print the closing summary of a collect run."""
     if s.recovered_load:
@@ -60,9 +127,9 @@ def run_summary(console: Console, s: RunSummary) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     plan = s.plan
-    rows = [
-        ("input", s.origin),
-        ("lake", s.lake),
+    rows: list[tuple[str, str | ShortPath]] = [
+        ("input", ShortPath(s.origin)),
+        ("lake", ShortPath(s.lake)),
     ]
     if plan is not None and plan.unchanged:
         rows.append(("unchanged files skipped", f"{len(plan.unchanged):,}"))
@@ -150,17 +217,80 @@ SPEED = (
 )
 
 
-def report_table(console: Console, r: ReportResult) -> None:
-    """Print a report as tables (volume, speed, quality) that fit an 80-column terminal.
+KEYS = ("period", "org_id")
+RANKING_KEYS = ("dimension", "rank", "value")
+"""Columns that identify a row of a ranking report (topics); repeated like the keys."""
 
-    Durations are shown as ``13m 46s``; JSON and CSV exports keep seconds.
+
+def _report_table(
+    r: ReportResult, title: str, columns: list[str], keys: list[str], cells: dict[str, list[str]]
+) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, title=title)
+    for c in keys + columns:
+        header = HEADERS.get(c, c)
+        table.add_column(
+            header,
+            justify="left" if c in keys else "right",
+            no_wrap=True,
+            min_width=_width(header, cells[c]),
+        )
+    for i in range(len(r.rows)):
+        table.add_row(*(cells[c][i] for c in keys + columns))
+    return table
+
+
+def _width(header: str, cells: list[str]) -> int:
+    return max(cell_len(header), *(cell_len(cell) for cell in cells))
+
+
+def pack_columns(
+    columns: list[str], fits: Callable[[list[str]], bool]
+) -> tuple[list[list[str]], list[str]]:
+    """Split ``columns`` greedily, in order, into sections that each ``fits`` the width.
+
+    Args:
+        columns: the columns to show, in report order (the row keys not included).
+        fits: whether a section with these columns (beside the keys) fits the console.
+
+    Returns:
+        ``(sections, left_out)``: non-empty lists of columns that fit, and the columns that do not
+        fit even alone beside the keys.
+    """
+    sections: list[list[str]] = []
+    left_out: list[str] = []
+    current: list[str] = []
+    for c in columns:
+        if fits([*current, c]):
+            current.append(c)
+            continue
+        if current:
+            sections.append(current)
+            current = []
+        if fits([c]):
+            current = [c]
+        else:
+            left_out.append(c)
+    if current:
+        sections.append(current)
+    return sections, left_out
+
+
+def report_table(console: Console, r: ReportResult) -> None:
+    """Print a report as tables (volume, speed, quality, sentiment) that fit the console.
+
+    Each group is split into as many sections as the console's width needs, the row keys
+    repeated in each, so every column shows whole. A column too wide to fit even beside the keys
+    alone is left out, and one line names it and says how to see it. Durations are shown as
+    ``13m 46s``; JSON and CSV exports keep seconds.
     """
     if not r.rows:
         console.print(f"[yellow]{r.report}: no conversations match the filters[/]")
         return
-    keys = [c for c in ("period", "org_id") if c in r.columns]
+    keys = [c for c in KEYS if c in r.columns]
     rest = [c for c in r.columns if c not in keys and c != "metric_version"]
-    if "dimension" in rest:  # a ranking report (topics): one table
+    if "dimension" in rest:  # a ranking report (topics): what a row ranks is part of its key
+        keys += [c for c in RANKING_KEYS if c in rest]
+        rest = [c for c in rest if c not in keys]
         groups = [("top values", rest)]
     else:
         groups = [
@@ -170,24 +300,39 @@ def report_table(console: Console, r: ReportResult) -> None:
             ("sentiment", [c for c in rest if c in SENTIMENT]),
         ]
         groups = [(label, cols) for label, cols in groups if cols]
-    for label, columns in groups:
-        table = Table(
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            collapse_padding=True,
-            title=f"{r.report} · {label} · {r.period} · {r.timezone} · "
-            f"metric definitions v{r.metric_version}",
+
+    def title(label: str) -> str:
+        return (
+            f"{r.report} · {label} · {r.period} · {r.timezone} · "
+            f"metric definitions v{r.metric_version}"
         )
-        cells = [[_fmt(c, row[c]) for c in keys + columns] for row in r.rows]
-        for i, c in enumerate(keys + columns):
-            header = HEADERS.get(c, c)
-            width = max(len(header), *(len(line[i]) for line in cells))
-            table.add_column(
-                header, justify="left" if c in keys else "right", no_wrap=True, min_width=width
-            )
-        for line in cells:
-            table.add_row(*line)
-        console.print(table)
+
+    cells = {c: [_fmt(c, row[c]) for row in r.rows] for c in keys + rest}
+    widths = {c: _width(HEADERS.get(c, c), cells[c]) for c in keys + rest}
+
+    def fits(columns: list[str]) -> bool:
+        # a one-row stand-in with the same column widths measures like the real table
+        probe = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        for c in keys + columns:
+            probe.add_column(no_wrap=True, min_width=widths[c])
+        probe.add_row(*("x" * widths[c] for c in keys + columns))
+        wide = console.options.update_width(10**6)
+        return console.measure(probe, options=wide).maximum <= console.width
+
+    left_out: list[str] = []
+    for label, columns in groups:
+        sections, dropped = pack_columns(columns, fits)
+        left_out += dropped
+        for i, section in enumerate(sections, 1):
+            part = f"{label} {i}/{len(sections)}" if len(sections) > 1 else label
+            console.print(_report_table(r, title(part), section, keys, cells))
+    if left_out:
+        console.print(
+            f"[yellow]{r.report}: {len(left_out)} column(s) left out, too wide for "
+            f"{console.width} columns beside {', '.join(keys)}: {', '.join(left_out)}; "
+            "see every column with --format csv or --format json[/]",
+            soft_wrap=True,
+        )
 
 
 def dry_run(console: Console, s: RunSummary) -> None:
@@ -197,14 +342,18 @@ def dry_run(console: Console, s: RunSummary) -> None:
     table = Table(title=f"collect {s.source} ({plan.mode}): dry run", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    rows = [("lake", s.lake), ("load", plan.load_id), ("batch size", f"{plan.batch_size:,}")]
+    rows: list[tuple[str, str | ShortPath]] = [
+        ("lake", ShortPath(s.lake)),
+        ("load", plan.load_id),
+        ("batch size", f"{plan.batch_size:,}"),
+    ]
     if plan.recover_load and plan.resume_after < 0:
         rows.append(("first", f"publish what interrupted load {plan.recover_load} staged"))
     if plan.resume_after >= 0:
         rows.append(("resume", f"skip batches 1–{plan.resume_after + 1:,} (committed)"))
-    rows.append(("read", "\n".join(plan.files) or "–"))
+    rows.append(("read", ShortPath("\n".join(plan.files)) if plan.files else "–"))
     if plan.unchanged:
-        rows.append(("skip (unchanged)", "\n".join(plan.unchanged)))
+        rows.append(("skip (unchanged)", ShortPath("\n".join(plan.unchanged))))
     if plan.cutoff is not None:
         rows.append(("skip conversations", f"whose last message is before {plan.cutoff}"))
     if plan.start or plan.end:
@@ -244,7 +393,7 @@ def status(console: Console, st: dict) -> None:
     facts.add_column(style="bold")
     facts.add_column()
     wm = st["watermark"]
-    facts.add_row("state", st["state_file"])
+    facts.add_row("state", ShortPath(st["state_file"]))
     facts.add_row("watermark", f"{wm['sent_at']} ({wm['message_id']})" if wm else "–")
     run = st["last_run"]
     if run:
@@ -294,13 +443,48 @@ def status(console: Console, st: dict) -> None:
     grid.add_column("extracted", justify="center")
     grid.add_column("loaded (conversations)", justify="right")
     grid.add_column("labeled", justify="right")
-    for row in st["coverage"]:
+    for row in collapse_empty_days(st["coverage"]):
+        if "empty_days" in row:
+            grid.add_row(f"[dim]… ({row['empty_days']:,} empty days)[/]", "", "", "")
+            continue
         extracted = "[green]✓[/]" if row["extracted"] else "[red]·[/]"
         loaded = f"{row['loaded']:,}" if row["loaded"] else "[dim]0[/]"
         short = row["labeled"] < row["loaded"]
         labeled = f"[{'yellow' if short else 'green'}]{row['labeled']:,}[/]"
         grid.add_row(row["day"], extracted, loaded, labeled)
     console.print(grid)
+    hidden = st.get("days_hidden", 0)
+    if hidden:
+        first = st["data_range"][0]
+        console.print(
+            f"{hidden:,} earlier day(s) of data, from {first}, are not shown; see them with "
+            f"--start-date {first} --end-date {st['coverage_range'][0]}, or --days "
+            f"{st.get('days_total', hidden)}",
+            soft_wrap=True,
+        )
+
+
+def collapse_empty_days(coverage: list[dict], min_run: int = 2) -> list[dict]:
+    """Replace runs of at least ``min_run`` days with nothing at all by one ``{"empty_days": k}``.
+
+    A day has nothing when it was not extracted and has no loaded or labeled conversations.
+    Other rows are returned as they are, in order.
+    """
+    out: list[dict] = []
+    run: list[dict] = []
+
+    def flush() -> None:
+        out.extend(run if len(run) < min_run else [{"empty_days": len(run)}])
+        run.clear()
+
+    for row in coverage:
+        if not (row["extracted"] or row["loaded"] or row["labeled"]):
+            run.append(row)
+            continue
+        flush()
+        out.append(row)
+    flush()
+    return out
 
 
 @contextmanager

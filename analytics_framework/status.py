@@ -9,23 +9,31 @@ plain JSON-ready data; rendering is the CLI's business. Coverage is a grid of da
   DuckDB over the partition files, pruned to the range);
 - ``labeled``: those of them with a current label (``labels`` rows with status ``labeled``).
 
+With no dates the grid shows the data, not the calendar: the span from the first to the last day
+the pipeline covers (extracted days in the state, loaded partition days in the lake), so a
+backfill of 2017 shows 2017. When that span is longer than ``days`` (default
+:data:`DEFAULT_DAYS`), the grid keeps its last ``days`` days and ``days_hidden`` says how many
+earlier days of the span it leaves out (see them with ``--start-date/--end-date`` or ``--days``).
+
 Nothing here writes anything or takes the lock.
 """
 
 from __future__ import annotations
 
+import shlex
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from analytics_framework import state as st
+from analytics_framework.errors import ConfigurationError
 from analytics_framework.planning import day_list
 from analytics_framework.reports.engine import connect, day_filter, day_params
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.state_store import S3StateStore, StateStore
 
-DEFAULT_DAYS = 14
-"""Days shown in the coverage grid when no range is given (ending at the last covered day)."""
+DEFAULT_DAYS = 31
+"""Most days shown in the coverage grid when no range is given (the data's last ones)."""
 
 
 def state_files(state_dir: str) -> list[Path]:
@@ -49,9 +57,20 @@ def s3_state_pipelines(lake: Lake) -> list[str]:
 
 
 def loaded_days(
-    lake: Lake, source: str, start: date, end: date, table: str = "conversations"
+    lake: Lake,
+    source: str,
+    start: date | None,
+    end: date | None,
+    table: str = "conversations",
 ) -> dict[date, int]:
     """Count this source's conversations (or labels) per lake partition day in ``[start, end)``.
+
+    Args:
+        lake: the lake to read.
+        source: the pipeline (conversation ids are prefixed ``<source>:``).
+        start: first day counted, or None for no lower bound.
+        end: day after the last one counted, or None for no upper bound.
+        table: ``conversations``, or ``labels`` (only current ones, status ``labeled``).
 
     Returns:
         ``{day: rows}`` for days that have any; {} when the table is empty.
@@ -72,12 +91,57 @@ def loaded_days(
             {
                 "prefix": f"{source}:",
                 **day_params("lo", start),
-                **day_params("hi", end - timedelta(days=1)),
+                **day_params("hi", None if end is None else end - timedelta(days=1)),
             },
         ).fetchall()
     finally:
         con.close()
     return {d: n for d, n in rows}
+
+
+def coverage_window(
+    data_days: set[date],
+    start: date | None,
+    end: date | None,
+    days: int | None,
+    today: date,
+) -> tuple[date, date, int]:
+    """Choose the coverage grid's days: a pure function of the data's days and the options.
+
+    Args:
+        data_days: days with anything for the pipeline (extracted or loaded).
+        start: first day asked for, or None.
+        end: day after the last one asked for, or None.
+        days: most days to show when a bound is open (None: :data:`DEFAULT_DAYS`).
+        today: the fallback when there is no data at all.
+
+    Returns:
+        ``(start, end, hidden)``: the half-open range shown and how many earlier days of the
+        data's span it leaves out (0 when the range was given, or the span fits).
+
+    Raises:
+        ConfigurationError: ``days`` is less than 1.
+    """
+    if days is not None and days < 1:
+        raise ConfigurationError(f"--days must be at least 1, not {days}", "pass --days 31")
+    n = days or DEFAULT_DAYS
+    first = min(data_days, default=None)
+    last = max(data_days, default=None)
+    if start is not None and end is not None:
+        return start, end, 0
+    if start is not None:
+        if days is not None:
+            return start, start + timedelta(days=n), 0
+        stop = last + timedelta(days=1) if last is not None and last >= start else None
+        return start, stop or start + timedelta(days=n), 0
+    if end is None:
+        end = last + timedelta(days=1) if last is not None else today + timedelta(days=1)
+    start = end - timedelta(days=n)
+    if first is None or first >= end:
+        return start, end, 0
+    if first > start and days is None:  # the data's whole span fits: start where it starts
+        return first, end, 0
+    return start, end, max((start - first).days, 0)
 
 
 def quarantined_records(lake: Lake, source: str) -> int:
@@ -90,25 +154,51 @@ def quarantined_records(lake: Lake, source: str) -> int:
     return total
 
 
+def _resume_fallback(name: str, store: StateStore | S3StateStore) -> str:
+    """Return the resume command of a load started before commands were kept in the state."""
+    where = (
+        ["--use-s3-state"]
+        if isinstance(store, S3StateStore)
+        else ["--state-file", str(Path(store.path).absolute())]
+    )
+    return shlex.join(["analytics", "collect", "--source", name, *where, "--resume"])
+
+
 def pipeline_status(
-    store: StateStore | S3StateStore, lake: Lake, start: date | None = None, end: date | None = None
+    store: StateStore | S3StateStore,
+    lake: Lake,
+    start: date | None = None,
+    end: date | None = None,
+    days: int | None = None,
+    *,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Return one pipeline's status as JSON-ready data.
 
     Args:
         store: the pipeline's state store.
         lake: the lake it loads into.
-        start: first day of the coverage grid (default: 14 days before ``end``).
-        end: day after the last one of the grid (default: the day after the last covered or
-            loaded day, or tomorrow).
+        start: first day of the coverage grid (default: the data's first day, or ``days``
+            before ``end``, whichever is later).
+        end: day after the last one of the grid (default: the day after the data's last day,
+            extracted or loaded; with ``start`` and ``days``, ``days`` after ``start``; with no
+            data, tomorrow).
+        days: most days shown when a bound is open (default :data:`DEFAULT_DAYS`); given, the
+            grid has exactly this many days. See :func:`coverage_window`.
+        today: the day the no-data fallback ends on (default: the local date).
 
     Returns:
-        ``{"pipeline", "state_file", "watermark", "last_run", "running", "stale_lock",
-        "interrupted", "batches_committed", "quarantined", "coverage": [{"day", "extracted",
-        "loaded", "labeled"}, …]}``.
+        ``{"pipeline", "state_file", "lake", "watermark", "last_run", "runs", "running",
+        "stale_lock", "interrupted", "batches_committed", "files_processed", "quarantined",
+        "coverage_range": [start, end], "coverage": [{"day", "extracted", "loaded",
+        "labeled"}, …], "data_range": [first, day after last], "days_total" (days in the data's
+        span), "days_hidden" (earlier days of that span not in the grid)}``; with both dates
+        given, nothing outside them is read, and ``data_range`` and ``days_total`` are None
+        (also when there is no data at all).
 
     Raises:
         CorruptStateError: the state file cannot be used.
+        ConfigurationError: ``days`` is less than 1.
     """
     state = store.load()
     name = state["pipeline"]
@@ -130,17 +220,19 @@ def pipeline_status(
             "load_id": active["load_id"],
             "mode": active.get("mode"),
             "batches_committed": len(committed),
-            "resume": f"analytics collect --source {name} --resume",
+            "resume": active.get("resume_command") or _resume_fallback(name, store),
         }
     covered = st.covered_days(state, name)
-    if end is None:
-        last = max(covered, default=None)
-        end = (last + timedelta(days=1)) if last else date.today() + timedelta(days=1)
-        if start is not None and end <= start:
-            end = start + timedelta(days=DEFAULT_DAYS)
-    if start is None:
-        start = end - timedelta(days=DEFAULT_DAYS)
-    loaded = loaded_days(lake, name, start, end)
+    explicit = start is not None and end is not None
+    if explicit:  # nothing to find out: read the range's partitions only
+        loaded = loaded_days(lake, name, start, end)
+    else:  # the data's span decides the grid: count every loaded day (one column)
+        loaded = loaded_days(lake, name, None, None)
+    data_days = covered | set(loaded)
+    start, end, hidden = coverage_window(data_days, start, end, days, today or date.today())
+    first, last = (
+        (None, None) if explicit else (min(data_days, default=None), max(data_days, default=None))
+    )
     labeled = loaded_days(lake, name, start, end, "labels")
     coverage = [
         {
@@ -166,4 +258,9 @@ def pipeline_status(
         "quarantined": quarantined_records(lake, name),
         "coverage_range": [start.isoformat(), end.isoformat()],
         "coverage": coverage,
+        "data_range": (
+            [first.isoformat(), (last + timedelta(days=1)).isoformat()] if first and last else None
+        ),
+        "days_total": (last - first).days + 1 if first and last else None,
+        "days_hidden": hidden,
     }

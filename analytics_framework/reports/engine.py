@@ -4,6 +4,27 @@ Each report is one SQL file in ``reports/sql/``. The engine opens an in-memory D
 view per lake table over its Hive-partitioned Parquet files (partition columns typed as
 integers), fills the SQL's whitelisted placeholders (period unit, grouping keys) and binds the
 user's values as parameters, never as text.
+
+Reports are deterministic: the same lake gives byte-identical JSON, CSV and tables, whatever
+DuckDB's thread count or the order in which its threads finish. Two things make it so:
+
+- the SQL is order-independent: means are taken over values cast to ``DECIMAL(18, 6)``
+  (microseconds for durations), whose sums are exact integers, instead of over doubles, whose
+  parallel sums differ in their last digits from run to run; percentiles sort; counts are exact;
+  every ``ORDER BY`` is a total order;
+- :class:`ReportResult` rounds every float once, by the kind of its column (:data:`PRECISION`),
+  and JSON, CSV, tables and MongoDB all show those rounded values:
+
+  ========================  ==========  ==============================================
+  column                    decimals    unit
+  ========================  ==========  ==============================================
+  ``*_s`` (durations)       3           seconds, to the millisecond
+  ``*_pct`` (percentages)   2           percent (0-100), to a hundredth of a point
+  other floats              4           sentiment (-1..1), ratios
+  ========================  ==========  ==============================================
+
+  Rounding is Python's ``round`` (half to even on the binary value); ``-0.0`` is written ``0.0``.
+  Integers (counts) are never rounded.
 """
 
 from __future__ import annotations
@@ -15,6 +36,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,6 +58,37 @@ PERIOD_UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
 
 GROUPINGS = {None: "period", "org": "period, org_id"}
 
+PRECISION = {"_s": 3, "_pct": 2}
+"""Decimals kept per column-name suffix: durations (``*_s``, seconds) to the millisecond,
+percentages (``*_pct``) to 2 decimals; any other float column keeps :data:`OTHER_PRECISION`."""
+
+OTHER_PRECISION = 4
+"""Decimals kept in float columns that are neither durations nor percentages (sentiment…)."""
+
+
+def decimals_for(column: str) -> int:
+    """Return how many decimals a float in ``column`` keeps (see :data:`PRECISION`)."""
+    for suffix, places in PRECISION.items():
+        if column.endswith(suffix):
+            return places
+    return OTHER_PRECISION
+
+
+def round_value(column: str, value: Any) -> Any:
+    """Round one report value to its column's precision; non-floats are returned unchanged.
+
+    Args:
+        column: the column's name (its suffix picks the precision, :func:`decimals_for`).
+        value: the value from DuckDB: a float or ``Decimal`` is rounded (and returned as a
+            float), anything else (ints, strings, dates, None) passes through.
+
+    Returns:
+        The rounded float (``-0.0`` normalised to ``0.0``), or ``value`` itself.
+    """
+    if isinstance(value, bool) or not isinstance(value, float | Decimal):
+        return value
+    return round(float(value), decimals_for(column)) + 0.0
+
 
 @dataclass(frozen=True)
 class Report:
@@ -56,7 +109,9 @@ class ReportResult:
     """A computed report.
 
     Attributes:
-        rows: one dict per period (and org), durations in seconds, ``period`` an ISO date.
+        rows: one dict per period (and org), durations in seconds, ``period`` an ISO date;
+            floats rounded by column kind on construction (:data:`PRECISION`), so that every
+            output of the same lake is byte-identical.
     """
 
     report: str
@@ -66,6 +121,10 @@ class ReportResult:
     columns: list[str]
     rows: list[dict[str, Any]]
     metric_version: int = METRIC_VERSION
+
+    def __post_init__(self) -> None:
+        """Round every float once, by column kind (:data:`PRECISION`), for every output."""
+        self.rows = [{k: round_value(k, v) for k, v in row.items()} for row in self.rows]
 
     def to_json(self) -> str:
         """Return the report as a JSON document carrying the metric-definition version."""
@@ -327,7 +386,8 @@ def user_aggregates(lake: Lake, customers: set[str], agents: set[str]) -> list[d
             """
             SELECT 'customer' AS kind, customer_id AS user_id, count(*) AS conversations,
                    CAST(sum(message_count) AS BIGINT) AS messages, min(started_at) AS first_seen,
-                   max(ended_at) AS last_seen, avg(first_response_s) AS frt_mean_s,
+                   max(ended_at) AS last_seen,
+                   avg(CAST(first_response_s AS DECIMAL(18, 6))) AS frt_mean_s,
                    count(*) FILTER (WHERE customer_messages > 0 AND first_response_s IS NULL)
                        AS unanswered,
                    list(DISTINCT org_id ORDER BY org_id) AS orgs
@@ -336,7 +396,8 @@ def user_aggregates(lake: Lake, customers: set[str], agents: set[str]) -> list[d
             UNION ALL
             SELECT 'agent', agent, count(*), CAST(sum(agent_messages) AS BIGINT),
                    min(started_at), max(ended_at),
-                   avg(first_response_s), NULL, list(DISTINCT org_id ORDER BY org_id)
+                   avg(CAST(first_response_s AS DECIMAL(18, 6))), NULL,
+                   list(DISTINCT org_id ORDER BY org_id)
             FROM (SELECT unnest(agent_ids) AS agent, * FROM conversations)
             WHERE agent IN (SELECT id FROM touched_agents)
             GROUP BY agent

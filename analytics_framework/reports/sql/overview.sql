@@ -9,6 +9,10 @@
 --                       FCR = resolved, exactly one human reply cycle (response_count = 1), and
 --                       the same customer opens no new conversation within 7 days
 --   sentiment_mean      mean labeled sentiment (-1..1); positive/neutral/negative_pct its split
+-- Determinism: means are avg() over DECIMAL(18, 6) (exact integer sums, so the same whatever
+--   order DuckDB's threads add them in; durations to the microsecond); avg() over DOUBLE would
+--   differ in the last digits from run to run. Percentiles sort, counts are exact, and the
+--   engine rounds every float by column kind (engine.PRECISION).
 -- Placeholders filled by the engine from a whitelist:
 --   {unit} day|week|month   {keys} "period" or "period, org_id"   {org_expr} org_id or NULL
 -- Parameters: $tz (IANA zone), $start/$end (UTC instants or NULL), $org (or NULL),
@@ -67,7 +71,7 @@ per_conversation AS (
         count(DISTINCT customer_id) AS customers,
         count(*) FILTER (WHERE customer_messages > 0 AND first_response_s IS NULL) AS unanswered,
         count(first_response_s) AS answered,
-        avg(first_response_s) AS frt_mean_s,
+        avg(CAST(first_response_s AS DECIMAL(18, 6))) AS frt_mean_s,
         quantile_cont(first_response_s, 0.5) AS frt_median_s,
         quantile_cont(first_response_s, 0.9) AS frt_p90_s,
         100.0 * count(*) FILTER (WHERE csat_rating >= 4) / nullif(count(csat_rating), 0)
@@ -78,7 +82,7 @@ per_conversation AS (
         100.0 * count(*) FILTER (WHERE resolved) / nullif(count(resolved), 0) AS resolution_pct,
         100.0 * count(*) FILTER (WHERE resolved AND one_contact) / nullif(count(resolved), 0)
             AS fcr_pct,
-        avg(sentiment) AS sentiment_mean,
+        avg(CAST(sentiment AS DECIMAL(18, 6))) AS sentiment_mean,
         100.0 * count(*) FILTER (WHERE sentiment_label = 'positive')
             / nullif(count(sentiment_label), 0) AS positive_pct,
         100.0 * count(*) FILTER (WHERE sentiment_label = 'neutral')
@@ -92,7 +96,7 @@ per_reply AS (
     SELECT
         {keys},
         count(r) AS replies,
-        avg(r) AS response_mean_s,
+        avg(CAST(r AS DECIMAL(18, 6))) AS response_mean_s,
         quantile_cont(r, 0.5) AS response_median_s,
         quantile_cont(r, 0.9) AS response_p90_s
     FROM (SELECT {keys}, unnest(response_times_s) AS r FROM c)

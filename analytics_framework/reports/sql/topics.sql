@@ -2,6 +2,8 @@
 -- share_pct = conversations with that value / labeled conversations in the period x 100 (an
 -- objection's share is the share of all labeled conversations that raised it). Top 10 of each.
 -- Placeholders and parameters as in overview.sql.
+-- Row order is a total order: ties in count are ranked by value (unique within its dimension,
+-- the one NULL group last), so the same lake always gives the same rows in the same order.
 WITH c AS (
     SELECT
         CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
@@ -31,7 +33,7 @@ counted AS (
 SELECT
     {keys},
     dimension,
-    row_number() OVER (PARTITION BY {keys}, dimension ORDER BY conversations DESC, value)
+    row_number() OVER (PARTITION BY {keys}, dimension ORDER BY conversations DESC, value NULLS LAST)
         AS rank,
     value,
     conversations,
