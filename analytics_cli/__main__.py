@@ -1,5 +1,5 @@
 """``python -m analytics_cli``."""
 
-from analytics_cli.app import main
+from analytics_cli.entry import main
 
 main()

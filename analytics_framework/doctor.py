@@ -40,6 +40,10 @@ def _timed(name: str, fn: Callable[[], str], fix: str) -> Check:
         return Check(name, False, f"{type(exc).__name__}: {first}", time.perf_counter() - t0, fix)
 
 
+BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "gemini": "ANALYTICS_GEMINI_BASE_URL"}
+"""The setting that points each provider at another endpoint, for the doctor's fix."""
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """Run every check for ``settings``; see the module docstring."""
     from analytics_framework.enrich import LABELERS, choose_provider, make_labeler
@@ -154,7 +158,7 @@ def run_checks(settings: Settings) -> list[Check]:
                 _timed(
                     f"{provider} endpoint",
                     llm,
-                    "check the key, the base URL (OPENAI_BASE_URL / ANALYTICS_GEMINI_BASE_URL) "
+                    f"check the key, the base URL ({BASE_URL_VARS.get(provider, 'base URL')}) "
                     "and the network",
                 )
             )

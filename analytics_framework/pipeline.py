@@ -187,6 +187,7 @@ def collect(
     plan: Plan | None = None,
     stop: threading.Event | None = None,
     sink: MongoSink | None = None,
+    resume_command: str = "",
 ) -> RunSummary:
     """Extract, transform and load ``source`` into ``lake`` as ``plan`` says.
 
@@ -209,6 +210,8 @@ def collect(
             it staged, and returns with ``stopped`` True; ``--resume`` continues it.
         sink: MongoDB documents to write with each batch (before its commit) and the
             per-user aggregates at the end; None writes none.
+        resume_command: the command that continues this load if it is interrupted, kept in
+            the state's active load for ``analytics status``.
 
     Returns:
         The run's :class:`RunSummary`.
@@ -254,7 +257,10 @@ def collect(
     loader = PartitionLoader(lake, plan.load_id, keep_in_memory=ordered)
     loader.adopt()  # a resumed load's staged batches
     if store is not None and state is not None and plan.resume_after < 0:
-        state = st.begin_load(state, plan.to_record())
+        record = plan.to_record()
+        if resume_command:
+            record["resume_command"] = resume_command
+        state = st.begin_load(state, record)
         store.save(state)
     try:
         for batch in source.batches(plan.batch_size):
@@ -330,6 +336,7 @@ def run_collect(
     on_batch: Callable[[BatchReport], None] | None = None,
     stop: threading.Event | None = None,
     command: str = "",
+    resume_command: str = "",
     sink: MongoSink | None = None,
 ) -> RunSummary:
     """Plan and run one collect of a pipeline while holding its lock.
@@ -369,7 +376,14 @@ def run_collect(
     with store.lock(load_id, wait_s=wait_s, command=command):
         plan = make_plan()
         return collect(
-            source, lake, store=store, plan=plan, on_batch=on_batch, stop=stop, sink=sink
+            source,
+            lake,
+            store=store,
+            plan=plan,
+            on_batch=on_batch,
+            stop=stop,
+            sink=sink,
+            resume_command=resume_command,
         )
 
 

@@ -36,7 +36,11 @@ class Settings(BaseSettings):
     )
     state_dir: str = Field("state", description="Folder for processing state and caches.")
     batch_size: int = Field(
-        1000, ge=1, le=1_000_000, description="Conversations per batch; bounds memory."
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Conversations per batch: the unit of staging, commits and --resume. "
+        "It does not bound memory: the input is sorted as a whole first.",
     )
     timezone: str = Field(
         "UTC", description="IANA time zone for partition days and report periods."
@@ -81,7 +85,10 @@ class Settings(BaseSettings):
         description="MongoDB database (MONGODB_DATABASE).",
     )
     mongodb_timeout_s: float = Field(
-        10.0, gt=0, description="Seconds to find a MongoDB server before giving up."
+        3.0,
+        gt=0,
+        description="Seconds to find a MongoDB server before giving up (fail fast when it is "
+        "down).",
     )
 
     # ---- labeling (issue 4) ------------------------------------------------------------------

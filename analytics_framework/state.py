@@ -5,6 +5,7 @@ Shape (``schema_version`` 1)::
     {
       "schema_version": 1,
       "pipeline": "twcs",
+      "lake": "/home/me/project/lake" | "s3://bucket/prefix",
       "streams": {
         "<stream>": {
           "watermark": {"sent_at": "2017-10-31T22:10:47+00:00", "message_id": "twcs:1"} | null,
@@ -20,6 +21,11 @@ Shape (``schema_version`` 1)::
 Each stream may also hold ``coverage``: ``{"<input key>": [["2024-01-01", "2024-02-01"], …]}``,
 the half-open day ranges whose conversations were completely collected from that input (a
 backfill skips them; ``analytics status`` shows them).
+
+``lake`` names the lake the document describes (an absolute folder or ``s3://…``): its files
+count as processed *into that lake* only, so a run against another lake never uses it
+(:func:`lake_mismatch`). Documents written before it was recorded adopt the lake of their next
+run.
 
 ``active`` is the load in progress, written before its first batch: a load that was killed or
 stopped leaves it behind, and ``collect --resume`` continues it after its last committed batch.
@@ -50,15 +56,29 @@ class StateFormatError(ValueError):
     """The document is not a state document this version understands."""
 
 
-def new_state(pipeline: str) -> State:
-    """Return an empty state document for ``pipeline``."""
-    return {
+def new_state(pipeline: str, lake: str | None = None) -> State:
+    """Return an empty state document for ``pipeline`` describing ``lake`` (if given)."""
+    doc: State = {
         "schema_version": SCHEMA_VERSION,
         "pipeline": pipeline,
         "streams": {},
         "ledger": [],
         "runs": [],
     }
+    if lake is not None:
+        doc["lake"] = lake
+    return doc
+
+
+def lake_mismatch(state: State, lake: str) -> str | None:
+    """Return the other lake ``state`` describes, or None when it describes ``lake`` (or none)."""
+    recorded = state.get("lake")
+    return recorded if recorded is not None and recorded != lake else None
+
+
+def bind_lake(state: State, lake: str) -> State:
+    """Return ``state`` recording ``lake`` (a document from before lakes were recorded)."""
+    return state if state.get("lake") == lake else {**state, "lake": lake}
 
 
 def validate(doc: Any) -> State:
@@ -77,6 +97,8 @@ def validate(doc: Any) -> State:
             raise StateFormatError(f"'{key}' is missing or not a {kind.__name__}")
     if not isinstance(doc.get("active", {}), dict):
         raise StateFormatError("'active' is not an object")
+    if not isinstance(doc.get("lake", ""), str):
+        raise StateFormatError("'lake' is not a string")
     return doc
 
 

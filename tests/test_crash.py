@@ -24,6 +24,7 @@ from analytics_framework import state as st
 from analytics_framework.faults import ENV_VAR, EXIT_CODE
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.lock import wait_for_holder
+from analytics_framework.storage.state_store import default_state_path
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
 BACKFILL = ["--start-date", "2017-10-01", "--end-date", "2017-12-01"]
@@ -58,8 +59,13 @@ def spawn(cwd: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def state_path(cwd: Path) -> Path:
+    """The default state of the twcs pipeline into ``cwd/lake`` (state/<lake slug>/twcs.json)."""
+    return default_state_path(str(cwd / "state"), "twcs", str(cwd / "lake"))
+
+
 def holder_path(cwd: Path) -> Path:
-    return cwd / "state" / "twcs.json.lock.json"
+    return Path(f"{state_path(cwd)}.lock.json")
 
 
 def tables(cwd: Path) -> dict[str, pl.DataFrame]:
@@ -71,7 +77,7 @@ def tables(cwd: Path) -> dict[str, pl.DataFrame]:
 
 
 def state_of(cwd: Path) -> dict:
-    return json.loads((cwd / "state" / "twcs.json").read_text())
+    return json.loads(state_path(cwd).read_text())
 
 
 def assert_same_lake(cwd: Path, reference: dict[str, pl.DataFrame]) -> None:

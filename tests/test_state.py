@@ -13,7 +13,11 @@ from analytics_framework.pipeline import collect
 from analytics_framework.settings import load_settings
 from analytics_framework.sources.twcs import TwcsSource
 from analytics_framework.storage.lake import Lake
-from analytics_framework.storage.state_store import CorruptStateError, StateStore
+from analytics_framework.storage.state_store import (
+    CorruptStateError,
+    StateStore,
+    default_state_path,
+)
 
 
 def test_watermark_only_moves_forward_with_id_tie_breaker():
@@ -120,10 +124,11 @@ def test_cli_state_show_reset_and_corrupt_state(in_tmp):
     assert runner.invoke(app, ["collect"]).exit_code == 0
     shown = runner.invoke(app, ["state", "show"])
     assert json.loads(shown.stdout)["pipeline"] == "twcs"
-    (in_tmp / "state" / "twcs.json").write_text("not json")
+    path = default_state_path("state", "twcs", "./lake")
+    path.write_text("not json")
     result = runner.invoke(app, ["collect"])
     assert result.exit_code == 1
-    assert "state/twcs.json" in result.stderr and "state reset" in result.stderr
+    assert str(path) in result.stderr and "state reset" in result.stderr
     assert runner.invoke(app, ["state", "reset"]).exit_code == 2  # needs --yes
     assert runner.invoke(app, ["state", "reset", "--yes"]).exit_code == 0
     assert runner.invoke(app, ["collect"]).exit_code == 0

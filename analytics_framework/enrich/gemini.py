@@ -4,15 +4,15 @@ Uses the official ``google-genai`` SDK. The key comes from ``GEMINI_API_KEY`` or
 ``GOOGLE_API_KEY``; ``ANALYTICS_GEMINI_BASE_URL`` points it at another endpoint. The SDK's own
 retries are off (no ``retry_options``): retries, backoff and rate limits are the base class's.
 A 429's ``google.rpc.RetryInfo`` ``retryDelay`` (``"13s"``) is honoured as the wait floor.
+The SDK is imported when a client is made, not with this module, so commands that never label
+start without paying for it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any, ClassVar
-
-from google import genai
-from google.genai import errors, types
 
 from analytics_framework.enrich.base import (
     ApiLabeler,
@@ -27,6 +27,7 @@ from analytics_framework.enrich.base import (
 from analytics_framework.enrich.transcript import LabelRequest
 
 
+@functools.cache
 def _transient_errors() -> tuple[type[BaseException], ...]:
     """Timeout and transport errors of whichever HTTP client the SDK sends through.
 
@@ -41,8 +42,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
         found += [mod.TimeoutException, mod.TransportError]
     return tuple(found)
 
-
-TRANSIENT = _transient_errors()
 
 RETRIABLE_STATUS = {429, 500, 502, 503, 504}
 
@@ -70,6 +69,9 @@ class GeminiLabeler(ApiLabeler):
 
     def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
         """Return the SDK client (no SDK retries)."""
+        from google import genai
+        from google.genai import types
+
         return genai.Client(
             api_key=api_key,
             http_options=types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000)),
@@ -77,6 +79,8 @@ class GeminiLabeler(ApiLabeler):
 
     def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
         """Send one generateContent for ``batch``; see :meth:`Labeler.label_batch`."""
+        from google.genai import errors, types
+
         try:
             resp = self.client.models.generate_content(
                 model=self.model,
@@ -104,7 +108,7 @@ class GeminiLabeler(ApiLabeler):
             if code in RETRIABLE_STATUS:
                 raise TransientError(f"HTTP {code}: {exc.message}", after) from None
             raise ProviderRequestError(f"HTTP {code}: {exc.message}") from None
-        except TRANSIENT as exc:
+        except _transient_errors() as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from None
         candidate = resp.candidates[0] if resp.candidates else None
         usage = resp.usage_metadata

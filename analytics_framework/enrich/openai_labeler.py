@@ -2,14 +2,13 @@
 
 Uses the official ``openai`` SDK. The key comes from ``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` is
 honoured, so any OpenAI-compatible server (vLLM, Ollama, LiteLLM) works. The SDK's own retries
-are off (``max_retries=0``): retries, backoff and rate limits are the base class's.
+are off (``max_retries=0``): retries, backoff and rate limits are the base class's. The SDK is
+imported when a client is made, not with this module.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
-
-import openai
 
 from analytics_framework.enrich.base import (
     ApiLabeler,
@@ -35,10 +34,14 @@ class OpenAILabeler(ApiLabeler):
 
     def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
         """Return the SDK client (no SDK retries)."""
+        import openai
+
         return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
 
     def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
         """Send one chat completion for ``batch``; see :meth:`Labeler.label_batch`."""
+        import openai
+
         try:
             resp = self.client.chat.completions.create(
                 model=self.model,

@@ -150,6 +150,18 @@ class Lake:
         """Whether ``table`` has at least one partition."""
         return bool(self.partitions(table))
 
+    def require(self, table: str = "conversations") -> None:
+        """Check that ``table`` has data, before a command that reads it starts any work.
+
+        Raises:
+            LakeError: it has none (a lake never collected into, or a wrong ``--lake``).
+        """
+        if not self.exists(table):
+            raise LakeError(
+                f"the lake at {self.uri} has no {table} yet",
+                "run 'analytics collect' (or 'analytics run') first, or pass --lake",
+            )
+
     # ---- writing -----------------------------------------------------------------------------
 
     def write_parquet(self, path: str, frame: pl.DataFrame, compression: str = "zstd") -> None:

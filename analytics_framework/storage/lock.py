@@ -12,6 +12,7 @@ died is *stale*: the next run takes the lock over and logs whose lock it took ov
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from analytics_framework.errors import LockHeldError
+from analytics_framework.errors import LakeError, LockHeldError
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,24 @@ class RunLock(_Heartbeating):
         self._started = ""
 
     def __enter__(self) -> RunLock:
+        """Take the lock (waiting up to ``wait_s``) and start the heartbeat.
+
+        Raises:
+            LockHeldError: another live run holds it.
+            LakeError: the lock file cannot be created (read-only or missing folder).
+        """
+        try:
+            return self._enter()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.release()
+            raise LakeError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}",
+                "choose a writable place for the state: --state-file PATH or "
+                "ANALYTICS_STATE_DIR",
+            ) from None
+
+    def _enter(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=self.wait_s, poll_interval=0.2)

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 from pymongo import ASCENDING, MongoClient, ReplaceOne, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 
 from analytics_framework.errors import FatalError
 from analytics_framework.settings import mask_uri
@@ -40,6 +40,20 @@ class MongoError(FatalError):
     """MongoDB could not be reached or refused a write."""
 
 
+def _reason(exc: Exception) -> str:
+    """Return the driver's reason in a few words, without its topology dump or any password.
+
+    pymongo's server-selection errors read ``host:port: [Errno 111] Connection refused
+    (configured timeouts: …), Timeout: 3.0s, Topology Description: <TopologyDescription …>``;
+    only the part before the timeouts is kept.
+    """
+    text = " ".join(str(exc).split())
+    for cut in (" (configured timeouts", ", Timeout:", ", Topology Description"):
+        text = text.split(cut, 1)[0]
+    text = mask_uri(text) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 class MongoSink:
     """Writes documents to one MongoDB database.
 
@@ -49,30 +63,43 @@ class MongoSink:
         timeout_s: how long to look for a server before failing.
     """
 
-    def __init__(self, uri: str, database: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, uri: str, database: str, timeout_s: float = 3.0) -> None:
         self.where = f"MongoDB at {mask_uri(uri)}"
+        self.timeout_s = timeout_s
         ms = int(timeout_s * 1000)
-        self.client: MongoClient = MongoClient(
-            uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms * 3
-        )
+        try:
+            self.client: MongoClient = MongoClient(
+                uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms * 3
+            )
+        except (PyMongoError, ValueError) as exc:  # a malformed URI fails here
+            raise MongoError(
+                f"{self.where} is not a usable MongoDB URI: {_reason(exc)}",
+                "fix MONGODB_URI (or --mongodb-uri), e.g. mongodb://user:pass@host:27017/",
+            ) from None
         self.db = self.client[database]
 
     def _fail(self, exc: Exception, what: str) -> MongoError:
-        first = str(exc).splitlines()[0][:300]
         return MongoError(
-            f"{self.where} failed while {what}: {first}",
+            f"{self.where} failed while {what}: {_reason(exc)}",
             "check that MongoDB is reachable and writable ('analytics doctor'), then re-run: "
             "the batch was not committed, so nothing is lost or duplicated",
         )
 
     def ping(self) -> None:
-        """Check the server answers.
+        """Check the server answers within ``timeout_s``.
 
         Raises:
-            MongoError: it does not.
+            MongoError: it does not; the message names the host (password masked), not the
+                driver's topology description.
         """
         try:
             self.client.admin.command("ping")
+        except ServerSelectionTimeoutError as exc:
+            raise MongoError(
+                f"cannot reach {self.where} within {self.timeout_s:g} s: {_reason(exc)}",
+                "start MongoDB or fix MONGODB_URI; pass --no-mongodb to run without it "
+                "(ANALYTICS_MONGODB_TIMEOUT_S sets how long to wait)",
+            ) from None
         except PyMongoError as exc:
             raise self._fail(exc, "pinging") from None
 

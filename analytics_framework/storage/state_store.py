@@ -4,10 +4,16 @@ Locally the document is written to a temporary file beside it, fsynced, then ren
 old one, so a crash leaves either the old or the new state, never a torn file. A document that
 cannot be read or parsed stops the run with its path and the fix; it is never silently replaced
 by a fresh start.
+
+A state document describes one lake (:func:`lake_id`). By default each lake's pipelines keep
+their state in a folder of their own, ``<state_dir>/<lake slug>/<pipeline>.json``
+(:func:`default_state_path`), and a store refuses a document that names another lake
+(:class:`StateLakeError`), so pointing a run at a new lake never skips files it has not read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,15 +21,67 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from analytics_framework.errors import FatalError, LakeError
-from analytics_framework.state import State, StateFormatError, new_state, validate
+from analytics_framework.errors import ConfigurationError, FatalError, LakeError
+from analytics_framework.state import (
+    State,
+    StateFormatError,
+    bind_lake,
+    lake_mismatch,
+    new_state,
+    validate,
+)
 from analytics_framework.storage.lock import Holder, RunLock, S3RunLock
 
 
-def default_state_path(state_dir: str, pipeline: str) -> Path:
-    """``<state_dir>/<pipeline>.json``, the pipeline name made safe for a file name."""
+def lake_id(uri: str) -> str:
+    """Return the identity of the lake at ``uri``: ``s3://bucket/prefix`` or an absolute path.
+
+    ``./lake``, ``lake/`` and ``/home/me/project/lake`` (run from ``/home/me/project``) are the
+    same lake.
+    """
+    if uri.startswith("s3://"):
+        return "s3://" + uri[len("s3://") :].strip("/")
+    return str(Path(uri).expanduser().resolve())
+
+
+def lake_folder(state_dir: str, lake_uri: str) -> Path:
+    """Return ``<state_dir>/<lake slug>``, the folder of one lake's state documents and locks.
+
+    The slug is the lake's last path parts made safe for a file name plus 8 hex digits of the
+    SHA-256 of :func:`lake_id`, so two lakes never share a folder: ``state/lake-1f0c2a9b``,
+    ``state/s3-bucket-prefix-7d41e0c2``.
+    """
+    ident = lake_id(lake_uri)
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:8]
+    if ident.startswith("s3://"):
+        words = ["s3", *ident[len("s3://") :].split("/")[-2:]]
+    else:
+        words = [Path(ident).name or "root"]
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", "-".join(words)).strip("-.") or "lake"
+    return Path(state_dir) / f"{slug[:40]}-{digest}"
+
+
+def default_state_path(state_dir: str, pipeline: str, lake_uri: str = "./lake") -> Path:
+    """``<state_dir>/<lake slug>/<pipeline>.json``: one state per lake and pipeline."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", pipeline) or "pipeline"
-    return Path(state_dir) / f"{safe}.json"
+    return lake_folder(state_dir, lake_uri) / f"{safe}.json"
+
+
+class StateLakeError(ConfigurationError):
+    """The state document describes another lake than the run's."""
+
+
+def _check_lake(state: State, lake: str | None, where: str, option: str) -> State:
+    """Return ``state`` bound to ``lake``; raise :class:`StateLakeError` if it names another."""
+    if lake is None:
+        return state
+    other = lake_mismatch(state, lake)
+    if other is not None:
+        raise StateLakeError(
+            f"the state {where} describes the lake {other}, not {lake}",
+            f"pass --lake {other} to continue that lake, or {option} for this one",
+        )
+    return bind_lake(state, lake)
 
 
 class CorruptStateError(FatalError):
@@ -36,27 +94,38 @@ class StateStore:
     Args:
         path: the JSON file (created on first save).
         pipeline: the pipeline's name, for a new document.
+        lake: the identity (:func:`lake_id`) of the lake the run uses; a document naming
+            another lake is refused on load. None accepts any (tests, inspection).
+
+    Raises:
+        ConfigurationError: ``path`` is a folder.
     """
 
-    def __init__(self, path: Path, pipeline: str) -> None:
+    def __init__(self, path: Path, pipeline: str, lake: str | None = None) -> None:
         self.path = Path(path)
         self.pipeline = pipeline
+        self.lake = lake
+        if self.path.is_dir():
+            raise ConfigurationError(
+                f"the state file {self.path} is a folder",
+                f"pass the JSON file itself, e.g. --state-file {self.path / (pipeline + '.json')}",
+            )
 
     def load(self) -> State:
         """Return the stored state, or a new one when the file does not exist.
 
         Raises:
             CorruptStateError: the file is unreadable, not JSON, or not a state document.
+            StateLakeError: the document describes another lake.
         """
         if not self.path.exists():
-            return new_state(self.pipeline)
+            return new_state(self.pipeline, self.lake)
         fix = (
             f"inspect it with 'analytics state show --state-file {self.path}', or start over "
             f"with 'analytics state reset --state-file {self.path} --yes'"
         )
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-            return validate(doc)
+            doc = validate(json.loads(self.path.read_text(encoding="utf-8")))
         except OSError as exc:
             raise CorruptStateError(
                 f"cannot read state file {self.path}: {exc.strerror}", fix
@@ -67,6 +136,7 @@ class StateStore:
             ) from None
         except StateFormatError as exc:
             raise CorruptStateError(f"state file {self.path} is not usable: {exc}", fix) from None
+        return _check_lake(doc, self.lake, f"file {self.path}", "another --state-file")
 
     def save(self, state: State) -> None:
         """Write ``state`` atomically and durably.
@@ -132,6 +202,7 @@ class S3StateStore:
         self.pipeline = pipeline
         self.stale_s = stale_s
         self.client = boto3_client(lake.s3)
+        self.lake = lake_id(lake.uri)
         self._etag: str | None = None
 
     def _code(self, exc: Exception) -> str:
@@ -156,17 +227,18 @@ class S3StateStore:
         except ClientError as exc:
             if self._code(exc) in ("NoSuchKey", "404"):
                 self._etag = None
-                return new_state(self.pipeline)
+                return new_state(self.pipeline, self.lake)
             raise LakeError(f"cannot read state {self.path}: {exc}", fix) from None
         except BotoCoreError as exc:
             raise LakeError(f"cannot read state {self.path}: {exc}", fix) from None
         self._etag = resp["ETag"]
         try:
-            return validate(json.loads(body))
+            doc = validate(json.loads(body))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CorruptStateError(f"state {self.path} is not valid JSON ({exc})", fix) from None
         except StateFormatError as exc:
             raise CorruptStateError(f"state {self.path} is not usable: {exc}", fix) from None
+        return _check_lake(doc, self.lake, self.path, "drop --use-s3-state")
 
     def save(self, state: State) -> None:
         """Write ``state`` if nobody else wrote since this store last read or wrote it.
