@@ -9,9 +9,13 @@ The tree::
     ├── InputError                  the input itself is unusable (empty, wrong format) (exit 1)
     ├── LakeError                   the lake cannot be read or written                (exit 1)
     ├── RetriableError              a transient failure; retry loops catch only these (exit 1)
+    │   └── TransientError          429, 5xx, timeout, connection; ``retry_after`` a floor
+    │       └── RateLimitedError    HTTP 429: every worker of the service pauses
     ├── LockHeldError               another run of the pipeline holds its lock        (exit 75)
     ├── RunStoppedError             Ctrl-C / SIGTERM stopped the run cleanly          (exit 130)
     └── FatalError                  anything else that stops a run                    (exit 1)
+        └── ServiceError            a service answered in a way retrying cannot fix
+            └── ServiceAuthError    401/403, or a login page: the token or cookie is wrong
 
 A malformed *record* inside a good file is not an exception: sources route it to the
 quarantine (``<lake>/_rejected/``) with a reason and count it (see
@@ -73,6 +77,26 @@ class RetriableError(AnalyticsError):
     """A transient failure (timeout, 429, 5xx); retry loops catch only this class."""
 
 
+class TransientError(RetriableError):
+    """A failure worth retrying (5xx, timeout, connection); ``retry_after`` is a floor, if given.
+
+    Args:
+        message: what failed (naming the URL or provider, never a secret).
+        retry_after: the seconds the server asked to wait, or None.
+        fix: what to do if retries run out.
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, fix: str | None = None
+    ) -> None:
+        super().__init__(message, fix)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(TransientError):
+    """HTTP 429: the service's rate limit; every worker pauses for ``retry_after``."""
+
+
 class LockHeldError(AnalyticsError):
     """Another run of the same pipeline holds its lock (exit 75, ``EX_TEMPFAIL``: try later)."""
 
@@ -87,3 +111,11 @@ class RunStoppedError(AnalyticsError):
 
 class FatalError(AnalyticsError):
     """Any other failure that stops the run."""
+
+
+class ServiceError(FatalError):
+    """A service answered in a way retrying cannot fix: 400/404, a body that is not JSON."""
+
+
+class ServiceAuthError(ServiceError):
+    """The service refused the credentials (401/403, or redirected to a login page)."""

@@ -12,13 +12,14 @@ translates its SDK's errors into the classes below. Everything else is here:
 - **validation**: the reply must be JSON of the schema (:func:`label_schema`); truncated output
   (``finish_reason`` length / ``MAX_TOKENS``) or malformed JSON is re-asked once, with the error,
   then recorded as a failure;
-- **retry** (tenacity): exponential backoff with jitter on :class:`RetriableError` (429, 500,
+- **retry** (:mod:`analytics_framework.http.retry`, shared with API sources): exponential
+  backoff with jitter on :class:`RetriableError` (429, 500,
   502, 503, 504, timeouts, connection errors). A server's ``Retry-After`` / Gemini ``retryDelay``
   is a floor: the wait is that delay plus jitter, never less. Attempts and total wait are
   settings. 400 is not retried (the batch fails); 401/403 raise :class:`ProviderAuthError`,
   which stops the run;
-- **rate limiting**: one :class:`RateLimiter` shared by every worker thread (requests and tokens
-  per minute); a 429 pauses every worker for the server's delay;
+- **rate limiting**: one :class:`~analytics_framework.http.limits.RateLimiter` shared by every
+  worker thread (requests and tokens per minute); a 429 pauses every worker for the server's delay;
 - **workers**: ``workers`` threads send batches concurrently.
 
 A conversation that cannot be labeled comes back as a failure with its reason; it never fails
@@ -29,30 +30,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sqlite3
 import threading
-import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
-
 from analytics_framework.enrich.taxonomy import Taxonomy
 from analytics_framework.enrich.transcript import LabelRequest
-from analytics_framework.errors import ConfigurationError, FatalError, RetriableError
+from analytics_framework.errors import (
+    ConfigurationError,
+    FatalError,
+    RateLimitedError,
+    RetriableError,
+    TransientError,
+)
+from analytics_framework.http import RateLimiter, RetryPolicy, retry_after_s, retrying
+
+__all__ = [
+    "ApiLabeler",
+    "LabelCache",
+    "Labeler",
+    "ProviderAuthError",
+    "ProviderRequestError",
+    "RateLimitedError",
+    "RateLimiter",
+    "Reply",
+    "RetryPolicy",
+    "TransientError",
+    "retry_after_s",
+    "require_key",
+]
 
 PROMPT_VERSION = "v1"
 """Bump when the prompt or the label schema changes: cached labels of an older version are
@@ -68,18 +79,6 @@ class ProviderAuthError(FatalError):
 
 class ProviderRequestError(Exception):
     """The provider rejected the request itself (400 …): the batch fails, no retry."""
-
-
-class TransientError(RetriableError):
-    """A failure worth retrying (5xx, timeout, connection); ``retry_after`` is a floor, if given."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RateLimitedError(TransientError):
-    """HTTP 429: the provider's rate limit; every worker pauses for ``retry_after``."""
 
 
 @dataclass
@@ -190,52 +189,6 @@ def user_prompt(batch: list[LabelRequest], feedback: str | None = None) -> str:
     return text
 
 
-class RateLimiter:
-    """Requests-per-minute and tokens-per-minute limits shared by all worker threads.
-
-    Requests are spaced by ``60 / rpm`` seconds; tokens come from a bucket refilled at
-    ``tpm / 60`` per second (capacity ``tpm``). :meth:`pause` (fed by 429s) holds every caller
-    until the given time has passed.
-    """
-
-    def __init__(self, rpm: float, tpm: float) -> None:
-        self.interval = 60.0 / rpm if rpm > 0 else 0.0
-        self.tpm = tpm
-        self._lock = threading.Lock()
-        self._next = 0.0
-        self._tokens = float(tpm)
-        self._refilled = time.monotonic()
-        self._paused_until = 0.0
-
-    def acquire(self, tokens: int) -> float:
-        """Block until a request of ``tokens`` may start; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                if self.tpm > 0:
-                    self._tokens = min(
-                        self.tpm, self._tokens + (now - self._refilled) * self.tpm / 60
-                    )
-                    self._refilled = now
-                need = min(tokens, self.tpm) if self.tpm > 0 else 0
-                start = max(now, self._next, self._paused_until)
-                if self.tpm > 0 and self._tokens < need:
-                    start = max(start, now + (need - self._tokens) * 60 / self.tpm)
-                if start <= now:
-                    self._next = now + self.interval
-                    self._tokens -= need
-                    return waited
-                delay = start - now
-            time.sleep(delay)
-            waited += delay
-
-    def pause(self, seconds: float) -> None:
-        """Hold every worker for ``seconds`` from now (a 429's delay)."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-
 class LabelCache:
     """Content-addressed label cache in SQLite (``state/label_cache.sqlite3``), thread-safe."""
 
@@ -289,17 +242,6 @@ class Outcome:
 
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class RetryPolicy:
-    """How calls are retried: attempts, total wait, backoff (seconds)."""
-
-    attempts: int = 6
-    max_wait_s: float = 300.0
-    initial_s: float = 1.0
-    max_backoff_s: float = 60.0
-    jitter_s: float = 1.0
 
 
 class Labeler(ABC):
@@ -476,35 +418,13 @@ class Labeler(ABC):
         return labels, failures
 
     def _call(self, batch: list[LabelRequest], feedback: str | None, stats: LabelStats) -> Reply:
-        """Send one request with rate limiting and tenacity retries."""
-        policy = self.retry
+        """Send one request with rate limiting and retries; a 429 pauses every worker."""
         tokens = sum(r.tokens for r in batch) + 500
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            backoff = wait_exponential_jitter(
-                initial=policy.initial_s, max=policy.max_backoff_s, jitter=policy.jitter_s
-            )(state)
-            floor = getattr(exc, "retry_after", None)
-            if floor is not None:  # the server's delay is a floor; jitter only adds to it
-                return floor + random.uniform(0, policy.jitter_s)
-            return backoff
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            delay = state.next_action.sleep if state.next_action else 0.0
-            if isinstance(exc, RateLimitedError) and self.limiter is not None:
-                self.limiter.pause(delay)
+        def count(_exc: BaseException, delay: float) -> None:
             stats.add(retries=1, wait_s=delay)
 
-        retrying = Retrying(
-            retry=retry_if_exception_type(RetriableError),
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_wait_s),
-            wait=wait,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
+        for attempt in retrying(self.retry, self.limiter, count):
             with attempt:
                 if self.limiter is not None:
                     stats.add(wait_s=self.limiter.acquire(tokens))
@@ -591,28 +511,6 @@ class ApiLabeler(Labeler):
     @abstractmethod
     def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
         """Return the SDK client, with the SDK's own retries off (the base class retries)."""
-
-
-def retry_after_s(headers: Any) -> float | None:
-    """Return the ``Retry-After`` header (seconds form) or ``retry-after-ms``, or None."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError):
-                return None
-    return None
 
 
 def require_key(labeler: type[Labeler], key: str | None) -> str:
