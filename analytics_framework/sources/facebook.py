@@ -20,7 +20,9 @@ import polars as pl
 
 from analytics_framework.errors import InputError
 from analytics_framework.model import stable_message_id_expr
-from analytics_framework.sources.base import Source, SourceBatch, first_reason, parse_timestamp
+from analytics_framework.sources.base import Source, SourceBatch, parser_error
+from analytics_framework.sources.rows import first_reason, parse_timestamp
+from analytics_framework.sources.text import check_text
 
 FIELDS = ["MESSAGE_CONTENT", "DIRECTION", "SOCIAL_CREATE_TIME", "AGENT_USERNAME", "AGENT_EMAIL"]
 
@@ -34,6 +36,7 @@ class FacebookSource(Source):
 
     name = "facebook"
     description = "grouped_chats JSON: {FB_CHAT_ID: [{MESSAGE_CONTENT, DIRECTION, …}]}"
+    option_names = frozenset({"org_id"})
 
     def scan(self) -> pl.LazyFrame:
         """Not used: the export is streamed chat by chat in :meth:`batches`."""
@@ -42,6 +45,8 @@ class FacebookSource(Source):
     def _rows(self) -> Iterator[list[dict[str, str | None]]]:
         """Yield the raw message rows of one chat at a time."""
         path = self.files[0]
+        check_text(path, "JSON")
+        chats = 0
         try:
             with path.open("rb") as fh:
                 for chat_id, messages in ijson.kvitems(fh, "", use_float=True):
@@ -53,10 +58,12 @@ class FacebookSource(Source):
                         row["FB_CHAT_ID"] = str(chat_id)
                         row["_record"] = f"chat {chat_id} message {i}"
                         rows.append(row)
+                    chats += 1
                     yield rows
         except ijson.JSONError as exc:
             raise InputError(
-                f"{path} is not valid grouped_chats JSON: {exc}",
+                f"{path} is not valid grouped_chats JSON after {chats} whole chat(s): "
+                f"{parser_error(exc)}",
                 "re-export the inbox, or check the file is the complete JSON object",
             ) from None
 

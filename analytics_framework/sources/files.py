@@ -7,6 +7,11 @@ optional ``message_id``, ``org_id``, ``sender_id``, ``attributes``, and the conv
 ``Z``; naive means UTC) or a Parquet timestamp. Roles ``user``/``client`` read as customer,
 ``operator``/``human`` as agent, ``assistant`` as bot. Ids get the ``files:`` prefix; a missing
 ``message_id`` becomes a stable hash (:func:`~analytics_framework.model.stable_message_id`).
+
+Records are named ``<file> row N``. When polars cannot parse a CSV or JSONL file, it is read
+again leniently (:mod:`.text`): a CSV row holding an invalid UTF-8 byte and a JSONL line that is
+not a JSON object are quarantined, the rest loaded; JSONL records are then named by their
+physical line, ``<file> line N``. Blank JSONL lines are skipped.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import polars as pl
 
 from analytics_framework.errors import ConfigurationError, InputError, InputNotFoundError
 from analytics_framework.model import ROLES, stable_message_id_expr
-from analytics_framework.sources.base import (
-    Source,
-    first_reason,
-    parse_timestamp,
-    require_columns,
+from analytics_framework.sources.base import REJECTED_SCHEMA, UNREADABLE, Source, parser_error
+from analytics_framework.sources.rows import first_reason, parse_timestamp, require_columns
+from analytics_framework.sources.text import (
+    LINE_KEY,
+    check_text,
+    clean_jsonl,
+    flag_marked,
+    mark_invalid_utf8,
 )
 
 REQUIRED = ["conversation_id", "sent_at", "role", "text"]
@@ -43,6 +51,7 @@ FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+TEXT_KINDS = {"csv": "CSV", "jsonl": "JSON Lines"}
 
 
 def parse_column_map(pairs: list[str] | None) -> dict[str, str]:
@@ -76,6 +85,8 @@ class FilesSource(Source):
     description = (
         "canonical messages in JSONL, CSV or Parquet (conversation_id, sent_at, role, text)"
     )
+    option_names = frozenset({"column_map"})
+    lenient_fallback = True
 
     def resolve_files(self, path: str) -> list[Path]:
         """Accept a file, a folder (its supported files) or a glob."""
@@ -100,25 +111,57 @@ class FilesSource(Source):
             )
         return found
 
+    def _open(self, path: Path, fmt: str, lenient: bool) -> tuple[pl.LazyFrame, pl.Expr]:
+        """Return the file's lazy rows and the expression naming each record."""
+        rows = pl.format("{} row {}", pl.lit(path.name), pl.int_range(1, pl.len() + 1))
+        if fmt == "parquet":
+            return pl.scan_parquet(path), rows
+        if fmt == "csv":
+            clean = self.scratch_path(".csv") if lenient else None
+            if clean is not None and mark_invalid_utf8(path, clean):
+                lf = pl.scan_csv(clean, infer_schema=False)
+                return flag_marked(lf, lf.collect_schema().names()), rows
+            if clean is not None:
+                clean.unlink()  # no invalid byte: polars fails on something else, say so below
+            return pl.scan_csv(path, infer_schema=False), rows
+        if not lenient:
+            return pl.scan_ndjson(path, infer_schema_length=1000), rows
+        good, bad = self.scratch_path(".jsonl"), self.scratch_path(".jsonl")
+        found = clean_jsonl(path, good, bad, path.name)
+        if not found.good:
+            raise InputError(
+                f"cannot read {path} as JSON Lines: {found.first_bad}"
+                if found.first_bad
+                else f"no records in {path}",
+                "check that the file holds one JSON object per line",
+            )
+        if found.bad:
+            self.unreadable.append(pl.scan_ndjson(bad, schema=REJECTED_SCHEMA))
+        lines = pl.format("{} line {}", pl.lit(path.name), pl.col(LINE_KEY))
+        return pl.scan_ndjson(good, infer_schema_length=1000), lines
+
     def _scan_one(self, path: Path) -> pl.LazyFrame:
         fmt = FORMATS[path.suffix.lower()]
-        try:
-            if fmt == "parquet":
-                lf = pl.scan_parquet(path)
-            elif fmt == "csv":
-                lf = pl.scan_csv(path, infer_schema=False)
-            else:
-                lf = pl.scan_ndjson(path, infer_schema_length=1000)
-            names = lf.collect_schema().names()
-        except (pl.exceptions.ComputeError, pl.exceptions.PolarsError, OSError) as exc:
-            raise InputError(
-                f"cannot read {path} as {fmt}: {str(exc).strip().splitlines()[0]}",
-                f"check that the file is valid {fmt}",
-            ) from None
+        if fmt in TEXT_KINDS:
+            check_text(path, TEXT_KINDS[fmt])
+        lenient = self.lenient
+        while True:
+            try:
+                lf, record = self._open(path, fmt, lenient)
+                names = lf.collect_schema().names()
+                break
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                if lenient or fmt not in TEXT_KINDS or isinstance(exc, OSError):
+                    raise InputError(
+                        f"cannot read {path} as {fmt}: {parser_error(exc)}",
+                        f"check that the file is valid {fmt}",
+                    ) from None
+                lenient = True  # polars failed within the first rows: read it line by line
+        names = [n for n in names if n not in (LINE_KEY, UNREADABLE)]
         mapping = parse_column_map(self.options.get("column_map"))  # type: ignore[arg-type]
         renames = {theirs: canonical for canonical, theirs in mapping.items() if theirs in names}
         cols = [renames.get(n, n) for n in names]
-        require_columns(cols, REQUIRED, str(path), "files")
+        require_columns(cols, REQUIRED, str(path), self)
         lf = lf.rename(renames)
         schema = lf.collect_schema()
         sent = schema["sent_at"]
@@ -131,11 +174,13 @@ class FilesSource(Source):
         else:
             sent_at = parse_timestamp(pl.col("sent_at"))
         present = [c for c in REQUIRED + OPTIONAL if c in cols]
+        unreadable = pl.col(UNREADABLE) if UNREADABLE in schema else pl.lit(None, pl.String)
         return lf.select(
             *[pl.col(c).cast(pl.String) for c in present],
             *[pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL if c not in cols],
             _sent_at=sent_at,
-            _record=pl.format("{} row {}", pl.lit(path.name), pl.int_range(1, pl.len() + 1)),
+            _record=record,
+            **{UNREADABLE: unreadable},
         )
 
     def scan(self) -> pl.LazyFrame:

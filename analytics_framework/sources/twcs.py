@@ -14,6 +14,9 @@ alone. A reply chain that loops is quarantined.
 Roles: ``inbound`` True → customer, False → agent. ``org_id`` is the brand's handle (the author of
 the thread's first brand tweet). A brand tweet ending in a sign-off (``^AB``, ``*AB``, ``-AB``,
 optionally followed by links) gets ``sender_id`` ``<brand>^AB``, else the brand handle.
+
+A row holding an invalid UTF-8 byte is quarantined (``row N``: ``invalid UTF-8 byte 0xff in column
+text``) and the others are read (:func:`~analytics_framework.sources.text.mark_invalid_utf8`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 import polars as pl
 
 from analytics_framework.errors import InputError
-from analytics_framework.sources.base import Source, first_reason, require_columns
+from analytics_framework.sources.base import Source, parser_error
+from analytics_framework.sources.rows import first_reason, require_columns
+from analytics_framework.sources.text import check_text, flag_marked, mark_invalid_utf8
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "twcs_sample.csv.gz"
 
@@ -58,20 +63,32 @@ class TwcsSource(Source):
     description = "Customer Support on Twitter CSV (tweet_id, author_id, inbound, created_at, …)"
     default_path = str(SAMPLE_PATH)
 
+    def _read(self, path: Path) -> tuple[pl.DataFrame, bool]:
+        """Read the CSV as strings; True when invalid UTF-8 bytes were read as markers."""
+        try:
+            return pl.read_csv(path, infer_schema=False, raise_if_empty=False), False
+        except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
+            error: BaseException = exc
+        try:
+            clean = self.scratch_path(".csv")
+            if isinstance(error, pl.exceptions.ComputeError) and mark_invalid_utf8(path, clean):
+                return pl.read_csv(clean, infer_schema=False, raise_if_empty=False), True
+        except (pl.exceptions.ComputeError, OSError, EOFError) as exc:
+            error = exc
+        raise InputError(
+            f"cannot parse {path} as CSV: {parser_error(error)}",
+            "check that it is a TWCS CSV file (optionally .gz)",
+        )
+
     def scan(self) -> pl.LazyFrame:
         """Read the CSV as strings; ``_record`` is the 1-based data row number."""
         path = self.files[0]
-        try:
-            frame = pl.read_csv(path, infer_schema=False, columns=None, raise_if_empty=False)
-        except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
-            raise InputError(
-                f"cannot parse {path} as CSV: {str(exc).splitlines()[0]}",
-                "check that it is a TWCS CSV file (optionally .gz)",
-            ) from None
-        require_columns(frame.columns, COLUMNS, str(path), "twcs")
+        check_text(path, "CSV")
+        frame, marked = self._read(path)
+        require_columns(frame.columns, COLUMNS, str(path), self)
+        lf = frame.lazy().select(COLUMNS)
         return (
-            frame.lazy()
-            .select(COLUMNS)
+            (flag_marked(lf, COLUMNS) if marked else lf)
             .with_row_index("_row", offset=1)
             .with_columns(_record=pl.format("row {}", pl.col("_row")))
             .with_columns(
