@@ -1,22 +1,18 @@
-"""The ``analytics`` command line: parses options, calls the framework, renders with rich.
+"""The ``analytics`` command line: parses options, calls the framework's jobs, renders with rich.
 
-No business logic lives here. This is the one place that turns errors into words: an
-:class:`~analytics_framework.errors.AnalyticsError` becomes one line on stderr naming the fix,
-with exit code 2 for usage errors and 1 for failures.
+No business logic lives here: :mod:`analytics_framework.jobs` opens sources, lakes, state stores,
+sinks and locks. This is the one place that turns errors into words: :func:`guarded` makes an
+:class:`~analytics_framework.errors.AnalyticsError` one line on stderr naming the fix, with its
+exit code (2 usage, 1 failure, 75 locked, 130 stopped).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import shlex
-import signal
-import socket
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from datetime import date
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -25,28 +21,58 @@ import typer
 from rich.console import Console
 
 from analytics_cli import render
-from analytics_framework import pipeline
+from analytics_cli.options import (
+    SOURCE_HELP,
+    BatchOpt,
+    ByOpt,
+    ColumnMapOpt,
+    DryRunOpt,
+    EndOpt,
+    EnrichWaitOpt,
+    ForceOpt,
+    ForceReprocessOpt,
+    FormatOpt,
+    FullRefreshOpt,
+    LakeOpt,
+    LookbackOpt,
+    MongoUriOpt,
+    NoEnrichOpt,
+    NoMongoOpt,
+    OrgOpt,
+    OutputOpt,
+    PeriodOpt,
+    ProviderOpt,
+    ReadS3StateOpt,
+    ResumeOpt,
+    S3StateOpt,
+    SourceNameOpt,
+    StartOpt,
+    StateFileOpt,
+    TaxonomyOpt,
+    TzOpt,
+    WaitOpt,
+    WorkersOpt,
+    default_text,
+)
+from analytics_cli.signals import ABORT_NOTICE, graceful_stop
+from analytics_framework import jobs
 from analytics_framework.dates import check_range, parse_day
-from analytics_framework.enrich import LABELERS, make_labeler
-from analytics_framework.enrich.base import LabelCache
-from analytics_framework.enrich.stage import EnrichSummary, enrich
+from analytics_framework.enrich import make_labeler
+from analytics_framework.enrich.stage import EnrichSummary
 from analytics_framework.errors import (
     AnalyticsError,
     ConfigurationError,
     LakeError,
     RunStoppedError,
 )
-from analytics_framework.reports import REPORTS, ReportResult, get_report, run_report
+from analytics_framework.pipeline import RunSummary
+from analytics_framework.reports import REPORTS, ReportResult
 from analytics_framework.settings import Settings, load_settings
-from analytics_framework.sources import SOURCES, get_source
 from analytics_framework.status import pipeline_status, s3_state_pipelines, state_files
-from analytics_framework.storage.lock import RunLock
-from analytics_framework.storage.mongo import open_mongo
 from analytics_framework.storage.s3 import open_lake
 from analytics_framework.storage.state_store import (
     S3StateStore,
     StateStore,
-    default_state_path,
     lake_folder,
     lake_id,
 )
@@ -59,177 +85,34 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: no Python types beside flags, brackets are text
 )
-out = Console()
-err = Console(stderr=True)
-
-T = TypeVar("T")
-
-SOURCE_HELP = "Source: " + ", ".join(f"{n} ({c.description})" for n, c in SOURCES.items()) + "."
-
-
-def _default(text: str) -> str:
-    """Return the ``[default: …]`` suffix of an option whose default comes from the settings."""
-    return f"  [default: {text}]"
-
-
-LakeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--lake",
-        metavar="PATH|S3URI",
-        help="Lake folder or s3://bucket/prefix (ANALYTICS_LAKE_URI)." + _default("./lake"),
-    ),
-]
-TzOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--timezone",
-        metavar="ZONE",
-        help="IANA zone in which days and periods are cut (ANALYTICS_TIMEZONE)." + _default("UTC"),
-    ),
-]
-StartOpt = Annotated[
-    str | None,
-    typer.Option("--start-date", metavar="YYYY-MM-DD", help="First day, inclusive."),
-]
-EndOpt = Annotated[
-    str | None,
-    typer.Option("--end-date", metavar="YYYY-MM-DD", help="Day after the last one (excluded)."),
-]
-BatchOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size",
-        metavar="N",
-        help="Conversations per batch: the unit of staging, commits and resume "
-        "(ANALYTICS_BATCH_SIZE)." + _default("1000"),
-    ),
-]
-ColumnMapOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--column-map",
-        metavar="CANONICAL=YOURS",
-        help="Only for --source files: read column YOURS as CANONICAL; repeatable.",
-    ),
-]
-PeriodOpt = Annotated[
-    str, typer.Option("--period", metavar="PERIOD", help="daily, weekly (Monday-based) or monthly.")
-]
-OrgOpt = Annotated[
-    str | None, typer.Option("--org", metavar="ORG", help="Only this org (brand, page, app).")
-]
-ByOpt = Annotated[
-    str | None, typer.Option("--by", metavar="org", help="org: one row per period and org.")
-]
-FormatOpt = Annotated[str, typer.Option("--format", metavar="FORMAT", help="table, json or csv.")]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", metavar="FILE", help="Write the report (CSV or JSON) to this file."),
-]
-StateFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-file",
-        metavar="FILE",
-        help="The pipeline's state JSON; it must describe the same lake."
-        + _default("state/<lake>/<source>.json"),
-    ),
-]
-FullRefreshOpt = Annotated[
-    bool, typer.Option("--full-refresh", help="Ignore the watermark and processed files.")
-]
-ResumeOpt = Annotated[
-    bool,
-    typer.Option("--resume", help="Continue the interrupted run after its last committed batch."),
-]
-ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Backfill: collect days already collected again.")
-]
-LookbackOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--lookback",
-        metavar="DURATION",
-        help="Incremental runs re-read this far before the watermark: 90s, 30m, 1h, 2d "
-        "(ANALYTICS_LOOKBACK)." + _default("1h"),
-    ),
-]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Say what would be read and written; change nothing.")
-]
-
-
-def _wait_opt(what: str) -> Any:
-    return Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            metavar="SECONDS",
-            help=f"Wait up to SECONDS for {what} to finish instead of exiting 75."
-            + _default("0: do not wait"),
-            show_default=False,
-        ),
-    ]
-
-
-WaitOpt = _wait_opt("a running collect of the same pipeline (and labeling of the lake)")
-EnrichWaitOpt = _wait_opt("a labeling run on the same lake")
-NoEnrichOpt = Annotated[
-    bool, typer.Option("--no-enrich", help="Do not label conversations after loading.")
-]
-ProviderOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--provider",
-        metavar="NAME",
-        help="Labeler: "
-        + ", ".join(LABELERS)
-        + " (ANALYTICS_LLM_PROVIDER)."
-        + _default("gemini if GEMINI_API_KEY is set, else openai if OPENAI_API_KEY is, else local"),
-    ),
-]
-TaxonomyOpt = Annotated[
-    Path | None,
-    typer.Option("--taxonomy", metavar="FILE", help="TOML taxonomy replacing the default."),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option("--workers", metavar="N", help="Threads sending LLM requests." + _default("4")),
-]
-ForceReprocessOpt = Annotated[
-    bool,
-    typer.Option("--force-reprocess", help="Label again, ignoring the cache and current labels."),
-]
-MongoUriOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--mongodb-uri",
-        metavar="URI",
-        help="MongoDB to write documents to (MONGODB_URI)." + _default("unset: MongoDB off"),
-    ),
-]
-NoMongoOpt = Annotated[bool, typer.Option("--no-mongodb", help="Do not write to MongoDB.")]
-S3StateOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--use-s3-state",
-        help="Keep the state and its lock on S3 beside the lake (<lake>/_state/).",
-    ),
-]
-ReadS3StateOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--use-s3-state", help="Read the state kept on S3 beside the lake (<lake>/_state/)."
-    ),
-]
-FORMATS = ("table", "json", "csv")
 state_app = typer.Typer(
     help="Inspect or reset a pipeline's processing state.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 app.add_typer(state_app, name="state")
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("table", "json", "csv")
+
+
+def guarded(fn: F) -> F:
+    """Run a command; turn framework errors into one line on stderr and their exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AnalyticsError as exc:
+            err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print(f"aborted; {ABORT_NOTICE}", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -250,254 +133,50 @@ def _main(
     """Conversation Analytics: collect conversations into a Parquet lake and report on them."""
 
 
-def _store(
-    settings: Settings, source: str, state_file: Path | None, *, check_lake: bool = True
-) -> StateStore | S3StateStore:
-    """Return the pipeline's state store: local (``state/<lake>/<source>.json``) or on S3.
-
-    With ``check_lake`` a state that describes another lake than ``settings.lake_uri`` is
-    refused when loaded (:class:`~analytics_framework.storage.state_store.StateLakeError`).
-    """
-    get_source(source)  # an unknown name fails here, before any file is touched
-    if settings.use_s3_state:
-        if not settings.lake_uri.startswith("s3://"):
-            raise ConfigurationError(
-                f"--use-s3-state keeps the state beside the lake; the lake is {settings.lake_uri}",
-                "pass --lake s3://bucket/prefix, or drop --use-s3-state",
-            )
-        if state_file is not None:
-            raise ConfigurationError(
-                "--state-file and --use-s3-state do not go together", "choose one of them"
-            )
-        lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-        return S3StateStore(lake, source, stale_s=settings.lock_stale_s)
-    path = state_file or default_state_path(settings.state_dir, source, settings.lake_uri)
-    return StateStore(path, source, lake_id(settings.lake_uri) if check_lake else None)
+def _days(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    return parse_day(start, "--start-date"), parse_day(end, "--end-date")
 
 
-def _guard(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn framework errors into one line on stderr and an exit code."""
-    try:
-        return fn()
-    except AnalyticsError as exc:
-        err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        err.print(
-            "aborted; every committed batch is kept and the next run publishes what was "
-            "staged — re-run the same command (add --resume to skip the committed batches)",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
-
-
-def _settings(**overrides: Any) -> Settings:
-    return load_settings(**overrides)
-
-
-ABORT_GRACE_S = 1.0
-"""After a second Ctrl-C, how long the main thread gets to unwind before the process ends."""
-
-
-@contextmanager
-def _graceful_stop() -> Iterator[threading.Event]:
-    """Turn the first Ctrl-C / SIGTERM into a request to stop after the current batch.
-
-    A second signal aborts at once. Python runs signal handlers only between bytecodes, so a
-    main thread busy in native code (polars sorting a large input) would not notice it: the
-    signals are therefore also watched on a wake-up socket by a thread, which prints the
-    notice at once and, after a second signal, ends the process with exit code 130 unless the
-    main thread has unwound within :data:`ABORT_GRACE_S`. The state stays consistent either way,
-    because every state write is atomic and the next run recovers staged batches.
-    """
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(_signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    reader, writer = socket.socketpair()
-    writer.setblocking(False)
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-
-    def watch() -> None:
-        seen = 0
-        while True:
-            try:
-                data = reader.recv(64)
-            except OSError:
-                return
-            if not data:
-                return
-            for signum in data:
-                if signum not in (signal.SIGINT, signal.SIGTERM):
-                    continue
-                seen += 1
-                name = signal.Signals(signum).name
-                if seen == 1:
-                    err.print(
-                        f"{name}: stopping after the current batch is committed "
-                        "(press Ctrl-C again to abort now)",
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-                    continue
-                err.print(
-                    f"{name} again: aborting now; every committed batch is kept and the next "
-                    "run publishes what was staged — re-run the same command (add --resume "
-                    "to skip the committed batches)",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                time.sleep(ABORT_GRACE_S)
-                os._exit(130)
-
-    watcher = threading.Thread(target=watch, name="signal-watch", daemon=True)
-    watcher.start()
-    try:
-        yield stop
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        writer.close()
-        watcher.join(timeout=ABORT_GRACE_S + 1)
-        reader.close()
-        for sig, old in previous.items():
-            # once a stop was asked for, a further signal while the process winds down ends it
-            # with the same exit code; the state is already consistent
-            signal.signal(sig, (lambda *_: os._exit(130)) if stop.is_set() else old)
-
-
-def _resume_command(
-    source: str, path: str | None, settings: Settings, state_file: Path | None
-) -> str:
-    """Return the command continuing an interrupted collect, with every option that matters.
-
-    Paths are made absolute, so the command works when pasted from another folder.
-    """
-    parts = ["analytics", "collect", "--source", source]
-    if path:
-        parts.append(path if any(ch in path for ch in "*?[") else str(Path(path).absolute()))
-    if settings.lake_uri != Settings.model_fields["lake_uri"].default:
-        parts += ["--lake", lake_id(settings.lake_uri)]
-    if state_file is not None:
-        parts += ["--state-file", str(state_file.absolute())]
-    if settings.use_s3_state:
-        parts.append("--use-s3-state")
-    return shlex.join([*parts, "--resume"])
-
-
-def _collect(
-    source: str,
-    path: str | None,
-    settings: Settings,
-    start: str | None,
-    end: str | None,
-    column_map: list[str] | None,
-    state_file: Path | None = None,
-    *,
-    full_refresh: bool = False,
-    resume: bool = False,
-    force: bool = False,
-    dry_run: bool = False,
-    wait: float = 0.0,
-    mongo: bool = True,
-) -> pipeline.RunSummary:
-    start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
-    check_range(start_d, end_d)
-    if wait < 0:
-        raise ConfigurationError(f"--wait {wait:g} is negative", "pass seconds, e.g. --wait 600")
-    src = get_source(source)(path, settings, {"column_map": column_map})  # type: ignore[dict-item]
-    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-    store = _store(settings, source, state_file)
-    options = {
-        "batch_size": settings.batch_size,
-        "timezone": settings.timezone,
-        "start": start_d,
-        "end": end_d,
-        "full_refresh": full_refresh,
-        "resume": resume,
-        "force": force,
-        "lookback": settings.lookback,
-    }
-    if dry_run:
-        summary = pipeline.run_collect(src, lake, store, dry_run=True, **options)
+def _collect(options: jobs.CollectOptions, settings: Settings) -> RunSummary:
+    """Run (or dry-run) a collect with progress, the summary, and Ctrl-C handling."""
+    if options.dry_run:
+        summary = jobs.collect_job(options, settings)
         render.dry_run(out, summary)
         return summary
-    resume_cmd = _resume_command(source, path, settings, state_file)
-    sink = open_mongo(settings, mongo)
-    with _graceful_stop() as stop:  # until the last word, so a second Ctrl-C always aborts
-        try:
-            with render.batch_progress(err, source) as on_batch:
-                summary = pipeline.run_collect(
-                    src,
-                    lake,
-                    store,
-                    wait_s=wait,
-                    on_batch=on_batch,
-                    stop=stop,
-                    command=" ".join(["analytics", *sys.argv[1:]]),
-                    resume_command=resume_cmd,
-                    sink=sink,
-                    **options,
-                )
-        finally:
-            if sink is not None:
-                sink.close()
+    with graceful_stop(err) as stop:  # until the last word, so a second Ctrl-C always aborts
+        with render.batch_progress(err, options.source) as on_batch:
+            summary = jobs.collect_job(
+                options,
+                settings,
+                on_batch=on_batch,
+                stop=stop,
+                command=" ".join(["analytics", *sys.argv[1:]]),
+            )
         render.run_summary(out, summary)
         if summary.stopped:
             raise RunStoppedError(
                 f"stopped after batch {summary.resumed_after + summary.batches + 1:,} with "
                 f"every batch so far committed (load {summary.load_id})",
-                f"continue with: {resume_cmd}",
+                f"continue with: {jobs.resume_command(options, settings)}",
             )
     return summary
 
 
 def _enrich(
     settings: Settings,
-    start: str | None = None,
-    end: str | None = None,
+    start: date | None,
+    end: date | None,
     *,
-    force: bool = False,
-    wait: float = 0.0,
-    mongo: bool = True,
+    force: bool,
+    wait: float,
+    mongo: bool,
 ) -> EnrichSummary:
-    """Label what needs labels in the lake (under the enrich lock) and print the summary."""
-    start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
-    check_range(start_d, end_d)
-    labeler = make_labeler(settings)
-    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-    lake.require("conversations")  # before the lock: a missing lake leaves nothing behind
-    state_dir = Path(settings.state_dir)
-    lock_path = lake_folder(settings.state_dir, settings.lake_uri) / "enrich.json"
-    with RunLock(lock_path, "enrich", wait_s=wait):
-        cache = LabelCache(state_dir / "label_cache.sqlite3")
-        sink = open_mongo(settings, mongo)
-        try:
-            with render.enrich_progress(err, labeler.name) as on_partition:
-                summary = enrich(
-                    lake,
-                    labeler,
-                    cache=cache,
-                    workers=settings.llm_workers,
-                    force=force,
-                    start=start_d,
-                    end=end_d,
-                    batch_size=settings.batch_size,
-                    budget_tokens=settings.llm_max_input_tokens,
-                    prices=settings.llm_prices,
-                    on_partition=on_partition,
-                    sink=sink,
-                )
-        finally:
-            cache.close()
-            if sink is not None:
-                sink.close()
+    """Label what needs labels, with progress, and print the summary."""
+    labeler_name = make_labeler(settings).name
+    with render.enrich_progress(err, labeler_name) as on_partition:
+        summary = jobs.enrich_job(
+            settings, start, end, force=force, wait_s=wait, mongo=mongo, on_partition=on_partition
+        )
     render.enrich_summary(out, summary)
     return summary
 
@@ -506,32 +185,18 @@ def _report(
     settings: Settings,
     name: str,
     period: str,
-    start: str | None,
-    end: str | None,
+    days: tuple[date | None, date | None],
     org: str | None,
     by: str | None,
     fmt: str,
     output: Path | None,
     save: bool = False,
 ) -> ReportResult:
-    """Compute a report, print or write it, and store it in MongoDB when ``save`` is set.
-
-    Reading a report touches nothing but the lake; only ``save`` (``--save``, and every
-    ``run``) needs MongoDB, and only when one is configured.
-    """
+    """Compute a report, print or write it, then store it in MongoDB when ``save`` is set."""
     if fmt not in FORMATS:
         raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
-    start_d, end_d = parse_day(start, "--start-date"), parse_day(end, "--end-date")
-    check_range(start_d, end_d)
-    result = run_report(
-        get_report(name),
-        open_lake(settings.lake_uri, settings.s3_endpoint_url),
-        period=period,
-        start=start_d,
-        end=end_d,
-        org=org,
-        by=by,
-        timezone=settings.timezone,
+    result = jobs.report_job(
+        settings, name, period=period, start=days[0], end=days[1], org=org, by=by
     )
     text = {"json": result.to_json, "csv": result.to_csv}.get(fmt)
     if output is not None:
@@ -548,17 +213,14 @@ def _report(
     elif output is None and text:
         sys.stdout.write(text())
     if save:
-        sink = open_mongo(settings, True)
+        sink = jobs.save_report(settings, result)
         if sink is not None:
-            try:
-                sink.write_report(json.loads(result.to_json()))
-            finally:
-                sink.close()
             err.print(f"report saved to {sink.where}", highlight=False)
     return result
 
 
 @app.command()
+@guarded
 def collect(
     path: Annotated[str | None, typer.Argument(metavar="PATH", hidden=True)] = None,
     source: Annotated[str, typer.Option("--source", metavar="NAME", help=SOURCE_HELP)] = "twcs",
@@ -599,50 +261,42 @@ def collect(
     Example:
       analytics collect --source files ./exports/ --start-date 2024-01-01
     """
-
-    def go() -> None:
-        settings = _settings(
-            lake_uri=lake,
-            batch_size=batch_size,
-            timezone=timezone,
-            lookback=lookback,
-            llm_provider=provider,
-            taxonomy_file=str(taxonomy) if taxonomy else None,
-            llm_workers=workers,
-            mongodb_uri=mongodb_uri,
-            use_s3_state=use_s3_state,
-        )
-        if not (dry_run or no_enrich):
-            make_labeler(settings)  # a missing key or bad taxonomy fails before any work
-        _collect(
-            source,
-            path,
-            settings,
-            start_date,
-            end_date,
-            column_map,
-            state_file,
-            full_refresh=full_refresh,
-            resume=resume,
-            force=force,
-            dry_run=dry_run,
-            wait=wait,
-            mongo=not no_mongodb,
-        )
-        if not (dry_run or no_enrich):
-            _enrich(
-                settings,
-                start_date,
-                end_date,
-                force=force_reprocess,
-                wait=wait,
-                mongo=not no_mongodb,
-            )
-
-    _guard(go)
+    settings = load_settings(
+        lake_uri=lake,
+        batch_size=batch_size,
+        timezone=timezone,
+        lookback=lookback,
+        llm_provider=provider,
+        taxonomy_file=str(taxonomy) if taxonomy else None,
+        llm_workers=workers,
+        mongodb_uri=mongodb_uri,
+        use_s3_state=use_s3_state,
+    )
+    start, end = _days(start_date, end_date)
+    options = jobs.CollectOptions(
+        source=source,
+        path=path,
+        start=start,
+        end=end,
+        source_options={"column_map": column_map},
+        state_file=state_file,
+        full_refresh=full_refresh,
+        resume=resume,
+        force=force,
+        dry_run=dry_run,
+        wait_s=wait,
+        mongo=not no_mongodb,
+    )
+    label = not (dry_run or no_enrich)
+    if label:
+        make_labeler(settings)  # a missing key or bad taxonomy fails before any work
+    _collect(options, settings)
+    if label:
+        _enrich(settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb)
 
 
 @app.command()
+@guarded
 def report(
     name: Annotated[str, typer.Argument(metavar="NAME", hidden=True)] = "overview",
     period: PeriodOpt = "daily",
@@ -673,26 +327,15 @@ def report(
     Example:
       analytics report --period weekly --by org --format csv --output weekly.csv
     """
-    _guard(
-        lambda: _report(
-            _settings(lake_uri=lake, timezone=timezone, mongodb_uri=mongodb_uri),
-            name,
-            period,
-            start_date,
-            end_date,
-            org,
-            by,
-            fmt,
-            output,
-            save=save,
-        )
-    )
+    settings = load_settings(lake_uri=lake, timezone=timezone, mongodb_uri=mongodb_uri)
+    _report(settings, name, period, _days(start_date, end_date), org, by, fmt, output, save)
 
 
 report.__doc__ = (report.__doc__ or "").replace("REPORT_NAMES", ", ".join(REPORTS))
 
 
 @app.command()
+@guarded
 def run(
     path: Annotated[
         str | None,
@@ -732,43 +375,39 @@ def run(
     Example:
       analytics run            (real Twitter support threads, no settings needed)
     """
-
-    def go() -> None:
-        settings = _settings(
-            lake_uri=lake,
-            batch_size=batch_size,
-            timezone=timezone,
-            llm_provider=provider,
-            taxonomy_file=str(taxonomy) if taxonomy else None,
-            llm_workers=workers,
-            mongodb_uri=mongodb_uri,
-            use_s3_state=use_s3_state,
-        )
-        mongo = not no_mongodb
-        if not no_enrich:
-            make_labeler(settings)
-        _collect(
-            source,
-            path,
-            settings,
-            start_date,
-            end_date,
-            column_map,
-            state_file,
-            full_refresh=full_refresh,
-            wait=wait,
-            mongo=mongo,
-        )
-        if not no_enrich:
-            _enrich(settings, start_date, end_date, force=force_reprocess, wait=wait, mongo=mongo)
-        _report(
-            settings, "overview", period, start_date, end_date, org, by, fmt, output, save=mongo
-        )
-
-    _guard(go)
+    settings = load_settings(
+        lake_uri=lake,
+        batch_size=batch_size,
+        timezone=timezone,
+        llm_provider=provider,
+        taxonomy_file=str(taxonomy) if taxonomy else None,
+        llm_workers=workers,
+        mongodb_uri=mongodb_uri,
+        use_s3_state=use_s3_state,
+    )
+    mongo = not no_mongodb
+    days = _days(start_date, end_date)
+    options = jobs.CollectOptions(
+        source=source,
+        path=path,
+        start=days[0],
+        end=days[1],
+        source_options={"column_map": column_map},
+        state_file=state_file,
+        full_refresh=full_refresh,
+        wait_s=wait,
+        mongo=mongo,
+    )
+    if not no_enrich:
+        make_labeler(settings)
+    _collect(options, settings)
+    if not no_enrich:
+        _enrich(settings, *days, force=force_reprocess, wait=wait, mongo=mongo)
+    _report(settings, "overview", period, days, org, by, fmt, output, save=mongo)
 
 
 @app.command("enrich")
+@guarded
 def enrich_cmd(
     start_date: StartOpt = None,
     end_date: EndOpt = None,
@@ -789,30 +428,26 @@ def enrich_cmd(
     Example:
       analytics enrich --provider gemini --workers 8 --start-date 2024-01-01
     """
-
-    def go() -> None:
-        settings = _settings(
-            lake_uri=lake,
-            llm_provider=provider,
-            taxonomy_file=str(taxonomy) if taxonomy else None,
-            llm_workers=workers,
-            mongodb_uri=mongodb_uri,
-        )
-        _enrich(
-            settings, start_date, end_date, force=force_reprocess, wait=wait, mongo=not no_mongodb
-        )
-
-    _guard(go)
+    settings = load_settings(
+        lake_uri=lake,
+        llm_provider=provider,
+        taxonomy_file=str(taxonomy) if taxonomy else None,
+        llm_workers=workers,
+        mongodb_uri=mongodb_uri,
+    )
+    start, end = _days(start_date, end_date)
+    _enrich(settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb)
 
 
 @app.command()
+@guarded
 def status(
     source: Annotated[
         str | None,
         typer.Option(
             "--source",
             metavar="NAME",
-            help="Only this pipeline." + _default("every pipeline of the lake"),
+            help="Only this pipeline." + default_text("every pipeline of the lake"),
         ),
     ] = None,
     start_date: StartOpt = None,
@@ -824,7 +459,7 @@ def status(
             metavar="N",
             min=1,
             help="Without dates, show the last N days of the data in the coverage grid."
-            + _default("31"),
+            + default_text("31"),
         ),
     ] = None,
     fmt: Annotated[
@@ -842,42 +477,38 @@ def status(
     Example:
       analytics status --start-date 2017-10-01 --end-date 2017-11-01 --format json
     """
-
-    def go() -> None:
-        if fmt not in ("table", "json"):
-            raise ConfigurationError(f"unknown --format {fmt!r}", "use table or json")
-        settings = _settings(lake_uri=lake, use_s3_state=use_s3_state)
-        start_d, end_d = parse_day(start_date, "--start-date"), parse_day(end_date, "--end-date")
-        check_range(start_d, end_d)
-        lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-        ident = lake_id(settings.lake_uri)
-        folder = lake_folder(settings.state_dir, settings.lake_uri)
-        stores: list[StateStore | S3StateStore]
-        if state_file is not None and source is None:
-            stores = [StateStore(state_file, state_file.stem, ident)]
-        elif state_file is not None or source is not None:
-            stores = [_store(settings, source or "twcs", state_file)]
-        elif settings.use_s3_state:
-            stores = [_store(settings, name, None) for name in s3_state_pipelines(lake_)]
-        else:
-            stores = [StateStore(p, p.stem, ident) for p in state_files(str(folder))]
-        stores = [s for s in stores if s.exists()]
-        if not stores:
-            where = f"{lake_.uri}/_state/" if settings.use_s3_state else f"{folder}/"
-            raise ConfigurationError(
-                f"no pipeline state for the lake {ident} in {where}: nothing has been "
-                "collected into it yet",
-                "run 'analytics collect' first, or pass the --lake (or --state-file) you "
-                "collected with",
-            )
-        found = [pipeline_status(s, lake_, start_d, end_d, days=days) for s in stores]
-        if fmt == "json":
-            sys.stdout.write(json.dumps({"pipelines": found}, indent=2, default=str) + "\n")
-        else:
-            for one in found:
-                render.status(out, one)
-
-    _guard(go)
+    if fmt not in ("table", "json"):
+        raise ConfigurationError(f"unknown --format {fmt!r}", "use table or json")
+    settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
+    start, end = _days(start_date, end_date)
+    check_range(start, end)
+    lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    ident = lake_id(settings.lake_uri)
+    folder = lake_folder(settings.state_dir, settings.lake_uri)
+    stores: list[StateStore | S3StateStore]
+    if state_file is not None and source is None:
+        stores = [StateStore(state_file, state_file.stem, ident)]
+    elif state_file is not None or source is not None:
+        stores = [jobs.open_store(settings, source or "twcs", state_file)]
+    elif settings.use_s3_state:
+        stores = [jobs.open_store(settings, name, None) for name in s3_state_pipelines(lake_)]
+    else:
+        stores = [StateStore(p, p.stem, ident) for p in state_files(str(folder))]
+    stores = [s for s in stores if s.exists()]
+    if not stores:
+        where = f"{lake_.uri}/_state/" if settings.use_s3_state else f"{folder}/"
+        raise ConfigurationError(
+            f"no pipeline state for the lake {ident} in {where}: nothing has been "
+            "collected into it yet",
+            "run 'analytics collect' first, or pass the --lake (or --state-file) you "
+            "collected with",
+        )
+    found = [pipeline_status(s, lake_, start, end, days=days) for s in stores]
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"pipelines": found}, indent=2, default=str) + "\n")
+    else:
+        for one in found:
+            render.status(out, one)
 
 
 @app.command()
@@ -897,7 +528,7 @@ def doctor(
     from analytics_framework.doctor import Check, run_checks
 
     try:
-        settings = _settings(lake_uri=lake, llm_provider=provider, mongodb_uri=mongodb_uri)
+        settings = load_settings(lake_uri=lake, llm_provider=provider, mongodb_uri=mongodb_uri)
         checks = run_checks(settings)
     except AnalyticsError as exc:
         checks = [Check("settings", False, exc.message, fix=exc.fix or "")]
@@ -906,12 +537,8 @@ def doctor(
         raise typer.Exit(1)
 
 
-SourceNameOpt = Annotated[
-    str, typer.Option("--source", metavar="NAME", help="The pipeline's source.")
-]
-
-
 @state_app.command("show")
+@guarded
 def state_show(
     source: SourceNameOpt = "twcs",
     state_file: StateFileOpt = None,
@@ -924,23 +551,20 @@ def state_show(
     Example:
       analytics state show --source files
     """
-
-    def go() -> None:
-        settings = _settings(lake_uri=lake, use_s3_state=use_s3_state)
-        store = _store(settings, source, state_file, check_lake=False)
-        if not store.exists():
-            err.print(
-                f"no state yet at {store.path}: nothing has been collected for {source} into "
-                f"{lake_id(settings.lake_uri)}",
-                highlight=False,
-            )
-            return
-        sys.stdout.write(json.dumps(store.load(), indent=2) + "\n")
-
-    _guard(go)
+    settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
+    store = jobs.open_store(settings, source, state_file, check_lake=False)
+    if not store.exists():
+        err.print(
+            f"no state yet at {store.path}: nothing has been collected for {source} into "
+            f"{lake_id(settings.lake_uri)}",
+            highlight=False,
+        )
+        return
+    sys.stdout.write(json.dumps(store.load(), indent=2) + "\n")
 
 
 @state_app.command("reset")
+@guarded
 def state_reset(
     source: SourceNameOpt = "twcs",
     state_file: StateFileOpt = None,
@@ -957,19 +581,15 @@ def state_reset(
     Example:
       analytics state reset --source twcs --yes
     """
-
-    def go() -> None:
-        settings = _settings(lake_uri=lake, use_s3_state=use_s3_state)
-        store = _store(settings, source, state_file, check_lake=False)
-        if not yes:
-            raise ConfigurationError(f"state reset deletes {store.path}", "add --yes to confirm")
-        removed = store.reset()
-        err.print(
-            f"state {'deleted' if removed else 'was already absent'}: {store.path}",
-            highlight=False,
-        )
-
-    _guard(go)
+    settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
+    store = jobs.open_store(settings, source, state_file, check_lake=False)
+    if not yes:
+        raise ConfigurationError(f"state reset deletes {store.path}", "add --yes to confirm")
+    removed = store.reset()
+    err.print(
+        f"state {'deleted' if removed else 'was already absent'}: {store.path}",
+        highlight=False,
+    )
 
 
 def main() -> None:

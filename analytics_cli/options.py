@@ -1,0 +1,185 @@
+"""The options the commands share, declared once: flag, metavar, help and default text.
+
+Options whose default comes from the settings (``.env``, ``ANALYTICS_*``) default to None here,
+so that "not given" lets the settings decide; their help ends in the same ``[default: …]`` that
+click prints for the others, so defaults read one way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analytics_framework.enrich import LABELERS
+from analytics_framework.sources import SOURCES
+
+SOURCE_HELP = "Source: " + ", ".join(f"{n} ({c.description})" for n, c in SOURCES.items()) + "."
+
+
+def default_text(text: str) -> str:
+    """Return the ``[default: …]`` suffix of an option whose default comes from the settings."""
+    return f"  [default: {text}]"
+
+
+LakeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lake",
+        metavar="PATH|S3URI",
+        help="Lake folder or s3://bucket/prefix (ANALYTICS_LAKE_URI)." + default_text("./lake"),
+    ),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        metavar="ZONE",
+        help="IANA zone in which days and periods are cut (ANALYTICS_TIMEZONE)."
+        + default_text("UTC"),
+    ),
+]
+StartOpt = Annotated[
+    str | None,
+    typer.Option("--start-date", metavar="YYYY-MM-DD", help="First day, inclusive."),
+]
+EndOpt = Annotated[
+    str | None,
+    typer.Option("--end-date", metavar="YYYY-MM-DD", help="Day after the last one (excluded)."),
+]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        metavar="N",
+        help="Conversations per batch: the unit of staging, commits and resume "
+        "(ANALYTICS_BATCH_SIZE)." + default_text("1000"),
+    ),
+]
+ColumnMapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column-map",
+        metavar="CANONICAL=YOURS",
+        help="Only for --source files: read column YOURS as CANONICAL; repeatable.",
+    ),
+]
+PeriodOpt = Annotated[
+    str, typer.Option("--period", metavar="PERIOD", help="daily, weekly (Monday-based) or monthly.")
+]
+OrgOpt = Annotated[
+    str | None, typer.Option("--org", metavar="ORG", help="Only this org (brand, page, app).")
+]
+ByOpt = Annotated[
+    str | None, typer.Option("--by", metavar="org", help="org: one row per period and org.")
+]
+FormatOpt = Annotated[str, typer.Option("--format", metavar="FORMAT", help="table, json or csv.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", metavar="FILE", help="Write the report (CSV or JSON) to this file."),
+]
+StateFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-file",
+        metavar="FILE",
+        help="The pipeline's state JSON; it must describe the same lake."
+        + default_text("state/<lake>/<source>.json"),
+    ),
+]
+FullRefreshOpt = Annotated[
+    bool, typer.Option("--full-refresh", help="Ignore the watermark and processed files.")
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help="Continue the interrupted run after its last committed batch."),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Backfill: collect days already collected again.")
+]
+LookbackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lookback",
+        metavar="DURATION",
+        help="Incremental runs re-read this far before the watermark: 90s, 30m, 1h, 2d "
+        "(ANALYTICS_LOOKBACK)." + default_text("1h"),
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Say what would be read and written; change nothing.")
+]
+
+
+def wait_opt(what: str) -> Any:
+    """Return the ``--wait SECONDS`` option, waiting for ``what``."""
+    return Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            help=f"Wait up to SECONDS for {what} to finish instead of exiting 75."
+            + default_text("0: do not wait"),
+            show_default=False,
+        ),
+    ]
+
+
+WaitOpt = wait_opt("a running collect of the same pipeline (and labeling of the lake)")
+EnrichWaitOpt = wait_opt("a labeling run on the same lake")
+NoEnrichOpt = Annotated[
+    bool, typer.Option("--no-enrich", help="Do not label conversations after loading.")
+]
+ProviderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        metavar="NAME",
+        help="Labeler: "
+        + ", ".join(LABELERS)
+        + " (ANALYTICS_LLM_PROVIDER)."
+        + default_text(
+            "gemini if GEMINI_API_KEY is set, else openai if OPENAI_API_KEY is, else local"
+        ),
+    ),
+]
+TaxonomyOpt = Annotated[
+    Path | None,
+    typer.Option("--taxonomy", metavar="FILE", help="TOML taxonomy replacing the default."),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", metavar="N", help="Threads sending LLM requests." + default_text("4")
+    ),
+]
+ForceReprocessOpt = Annotated[
+    bool,
+    typer.Option("--force-reprocess", help="Label again, ignoring the cache and current labels."),
+]
+MongoUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mongodb-uri",
+        metavar="URI",
+        help="MongoDB to write documents to (MONGODB_URI)." + default_text("unset: MongoDB off"),
+    ),
+]
+NoMongoOpt = Annotated[bool, typer.Option("--no-mongodb", help="Do not write to MongoDB.")]
+S3StateOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--use-s3-state",
+        help="Keep the state and its lock on S3 beside the lake (<lake>/_state/).",
+    ),
+]
+ReadS3StateOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--use-s3-state", help="Read the state kept on S3 beside the lake (<lake>/_state/)."
+    ),
+]
+SourceNameOpt = Annotated[
+    str, typer.Option("--source", metavar="NAME", help="The pipeline's source.")
+]

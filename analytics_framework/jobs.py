@@ -1,0 +1,297 @@
+"""The commands' jobs, without the CLI: open what a run needs, run it, close it.
+
+A job takes typed options and the settings, opens the source, the lake, the state store (local
+or on S3), the MongoDB sink and the locks, runs the stage, and closes everything whatever
+happens. The CLI (:mod:`analytics_cli.app`) only parses options into these objects and renders
+what comes back; a library user calls the same functions.
+
+- :func:`collect_job` — one collect of a pipeline (``analytics collect``), under its lock;
+- :func:`enrich_job` — label what needs labels in a lake (``analytics enrich``), under the
+  lake's labeling lock;
+- :func:`report_job` — compute a report; :func:`save_report` stores one in MongoDB.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from analytics_framework import pipeline
+from analytics_framework.dates import check_range
+from analytics_framework.enrich import make_labeler
+from analytics_framework.enrich.base import LabelCache
+from analytics_framework.enrich.stage import EnrichSummary, enrich
+from analytics_framework.errors import ConfigurationError
+from analytics_framework.reports import ReportResult, get_report, run_report
+from analytics_framework.settings import Settings
+from analytics_framework.sources import get_source
+from analytics_framework.storage.lake import Partition
+from analytics_framework.storage.lock import RunLock
+from analytics_framework.storage.mongo import MongoSink, open_mongo
+from analytics_framework.storage.s3 import open_lake
+from analytics_framework.storage.state_store import (
+    S3StateStore,
+    StateStore,
+    default_state_path,
+    lake_folder,
+    lake_id,
+)
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """What one ``collect`` is asked to do (the settings carry lake, batch size, zone, lookback).
+
+    Attributes:
+        source: the source's registry name.
+        path: the input path, folder or glob (file sources), or None.
+        start / end: a backfill's half-open day range, or None.
+        source_options: options of the source itself (``column_map``, ``app_id``, …); None
+            values count as not given.
+        state_file: the state document to use instead of ``state/<lake>/<source>.json``.
+        full_refresh / resume / force / dry_run: the planning switches (see
+            :mod:`analytics_framework.planning`).
+        wait_s: seconds to wait for another run's lock before giving up.
+        mongo: write to MongoDB when a URI is configured.
+    """
+
+    source: str
+    path: str | None = None
+    start: date | None = None
+    end: date | None = None
+    source_options: dict[str, Any] = field(default_factory=dict)
+    state_file: Path | None = None
+    full_refresh: bool = False
+    resume: bool = False
+    force: bool = False
+    dry_run: bool = False
+    wait_s: float = 0.0
+    mongo: bool = True
+
+
+def open_store(
+    settings: Settings, source: str, state_file: Path | None, *, check_lake: bool = True
+) -> StateStore | S3StateStore:
+    """Return the pipeline's state store: local (``state/<lake>/<source>.json``) or on S3.
+
+    Args:
+        settings: the run's settings (lake, state folder, ``use_s3_state``).
+        source: the pipeline's source name.
+        state_file: an explicit local state document, or None.
+        check_lake: refuse (on load) a document that describes another lake than the
+            settings' (:class:`~analytics_framework.storage.state_store.StateLakeError`);
+            off for commands that only inspect or delete a state.
+
+    Raises:
+        UnknownNameError: no such source.
+        ConfigurationError: ``--use-s3-state`` without an S3 lake, or with ``--state-file``;
+            ``state_file`` is a folder.
+    """
+    get_source(source)  # an unknown name fails here, before any file is touched
+    if settings.use_s3_state:
+        if not settings.lake_uri.startswith("s3://"):
+            raise ConfigurationError(
+                f"--use-s3-state keeps the state beside the lake; the lake is {settings.lake_uri}",
+                "pass --lake s3://bucket/prefix, or drop --use-s3-state",
+            )
+        if state_file is not None:
+            raise ConfigurationError(
+                "--state-file and --use-s3-state do not go together", "choose one of them"
+            )
+        lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+        return S3StateStore(lake, source, stale_s=settings.lock_stale_s)
+    path = state_file or default_state_path(settings.state_dir, source, settings.lake_uri)
+    return StateStore(path, source, lake_id(settings.lake_uri) if check_lake else None)
+
+
+def resume_command(options: CollectOptions, settings: Settings) -> str:
+    """Return the command that continues an interrupted collect, every option that matters in.
+
+    Paths are made absolute, so the command works when pasted from another folder; the
+    source's own options (``--app-id``, ``--column-map``, …) are repeated as given.
+    """
+    parts = ["analytics", "collect", "--source", options.source]
+    path = options.path
+    if path:
+        parts.append(path if any(ch in path for ch in "*?[") else str(Path(path).absolute()))
+    for name, value in sorted(options.source_options.items()):
+        flag = "--" + name.replace("_", "-")
+        for one in value if isinstance(value, list | tuple) else [value]:
+            if one is not None and one is not False:
+                parts += [flag] if one is True else [flag, str(one)]
+    if settings.lake_uri != Settings.model_fields["lake_uri"].default:
+        parts += ["--lake", lake_id(settings.lake_uri)]
+    if options.state_file is not None:
+        parts += ["--state-file", str(options.state_file.absolute())]
+    if settings.use_s3_state:
+        parts.append("--use-s3-state")
+    return shlex.join([*parts, "--resume"])
+
+
+def collect_job(
+    options: CollectOptions,
+    settings: Settings,
+    *,
+    on_batch: Callable[[pipeline.BatchReport], None] | None = None,
+    stop: threading.Event | None = None,
+    command: str = "",
+) -> pipeline.RunSummary:
+    """Run one collect as ``options`` say (a dry run plans only), under the pipeline's lock.
+
+    Args:
+        options: what to collect and how.
+        settings: lake, state, batch size, zone, lookback, MongoDB.
+        on_batch: called after each committed batch.
+        stop: set it to stop after the batch in progress (Ctrl-C, SIGTERM).
+        command: the command line, recorded in the lock for ``analytics status``.
+
+    Returns:
+        The run's summary; ``summary.stopped`` when ``stop`` ended it early (continue with
+        :func:`resume_command`).
+
+    Raises:
+        ConfigurationError: bad options, an unknown source, nothing to resume.
+        LockHeldError: another run of the pipeline holds the lock after ``wait_s``.
+        InputError / LakeError / MongoError / ServiceError: the run failed; every committed
+            batch is kept.
+    """
+    check_range(options.start, options.end)
+    if options.wait_s < 0:
+        raise ConfigurationError(
+            f"--wait {options.wait_s:g} is negative", "pass seconds, e.g. --wait 600"
+        )
+    src = get_source(options.source)(options.path, settings, dict(options.source_options))
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    store = open_store(settings, options.source, options.state_file)
+    plan_options: dict[str, Any] = {
+        "batch_size": settings.batch_size,
+        "timezone": settings.timezone,
+        "start": options.start,
+        "end": options.end,
+        "full_refresh": options.full_refresh,
+        "resume": options.resume,
+        "force": options.force,
+        "lookback": settings.lookback,
+    }
+    if options.dry_run:
+        return pipeline.run_collect(src, lake, store, dry_run=True, **plan_options)
+    sink = open_mongo(settings, options.mongo)
+    try:
+        return pipeline.run_collect(
+            src,
+            lake,
+            store,
+            wait_s=options.wait_s,
+            on_batch=on_batch,
+            stop=stop,
+            command=command,
+            resume_command=resume_command(options, settings),
+            sink=sink,
+            **plan_options,
+        )
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def enrich_job(
+    settings: Settings,
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    force: bool = False,
+    wait_s: float = 0.0,
+    mongo: bool = True,
+    on_partition: Callable[[Partition, int], None] | None = None,
+) -> EnrichSummary:
+    """Label what needs labels in the settings' lake, under the lake's labeling lock.
+
+    The lock is ``state/<lake>/enrich.json.lock`` (one labeling run per lake); the label cache
+    is ``state/label_cache.sqlite3``, shared by every lake since it is keyed by content.
+
+    Raises:
+        LakeError: the lake has no conversations (checked before anything is created).
+        ConfigurationError: a missing API key, a bad taxonomy.
+        LockHeldError: another labeling run holds the lake's lock after ``wait_s``.
+        ProviderAuthError / MongoError: the run failed; labels written so far are kept.
+    """
+    check_range(start, end)
+    labeler = make_labeler(settings)
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    lake.require("conversations")  # before the lock: a missing lake leaves nothing behind
+    lock_path = lake_folder(settings.state_dir, settings.lake_uri) / "enrich.json"
+    with RunLock(lock_path, "enrich", wait_s=wait_s):
+        cache = LabelCache(Path(settings.state_dir) / "label_cache.sqlite3")
+        sink = open_mongo(settings, mongo)
+        try:
+            return enrich(
+                lake,
+                labeler,
+                cache=cache,
+                workers=settings.llm_workers,
+                force=force,
+                start=start,
+                end=end,
+                batch_size=settings.batch_size,
+                budget_tokens=settings.llm_max_input_tokens,
+                prices=settings.llm_prices,
+                on_partition=on_partition,
+                sink=sink,
+            )
+        finally:
+            cache.close()
+            if sink is not None:
+                sink.close()
+
+
+def report_job(
+    settings: Settings,
+    name: str,
+    *,
+    period: str = "daily",
+    start: date | None = None,
+    end: date | None = None,
+    org: str | None = None,
+    by: str | None = None,
+) -> ReportResult:
+    """Compute report ``name`` over the settings' lake; reading touches nothing but the lake.
+
+    Raises:
+        UnknownNameError / ConfigurationError: unknown report, period or grouping.
+        LakeError: the lake is empty or unreadable.
+    """
+    check_range(start, end)
+    return run_report(
+        get_report(name),
+        open_lake(settings.lake_uri, settings.s3_endpoint_url),
+        period=period,
+        start=start,
+        end=end,
+        org=org,
+        by=by,
+        timezone=settings.timezone,
+    )
+
+
+def save_report(settings: Settings, result: ReportResult) -> MongoSink | None:
+    """Store ``result`` in MongoDB's ``analytics_reports`` (replacing the same report).
+
+    Returns the (closed) sink, or None when no MongoDB is configured.
+
+    Raises:
+        MongoError: MongoDB cannot be reached or refused the write.
+    """
+    sink = open_mongo(settings, True)
+    if sink is None:
+        return None
+    try:
+        sink.write_report(json.loads(result.to_json()))
+    finally:
+        sink.close()
+    return sink
