@@ -76,7 +76,7 @@ def graceful_stop(err: Console) -> Iterator[threading.Event]:
                         "(press Ctrl-C again to abort now)"
                     )
                     continue
-                say(f"{name} again: aborting now; {ABORT_NOTICE}")
+                say(f"{name} again: aborted; {ABORT_NOTICE}")
                 time.sleep(ABORT_GRACE_S)
                 os._exit(130)
 

@@ -35,13 +35,8 @@ from analytics_framework import state as st
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import InputError
 from analytics_framework.faults import fail_point
-from analytics_framework.planning import (
-    Plan,
-    fingerprint_files,
-    input_key,
-    new_load_id,
-    plan_collect,
-)
+from analytics_framework.planning import Plan, new_load_id, plan_collect
+from analytics_framework.prefetch import prefetch
 from analytics_framework.reports.engine import user_aggregates
 from analytics_framework.sources.base import REJECTED_SCHEMA, Source, SourceBatch
 from analytics_framework.storage.lake import Lake, Partition
@@ -53,6 +48,9 @@ from analytics_framework.transform.conversations import (
     canonical_messages,
     with_partition,
 )
+
+PREFETCH_BATCHES = 1
+"""Batches extracted ahead of the one being loaded (one thread; memory: a couple of batches)."""
 
 
 @dataclass
@@ -222,7 +220,7 @@ def collect(
     """
     t0 = time.perf_counter()
     if plan is None:
-        files = fingerprint_files(source.files) if store is not None else {}
+        identity = source.identity()
         plan = Plan(
             pipeline=source.name,
             load_id=new_load_id(),
@@ -231,12 +229,14 @@ def collect(
             timezone=timezone,
             start=start,
             end=end,
-            files=files,
-            input_key=input_key(files),
+            files=identity.files if store is not None else {},
+            input_key=identity.key,
+            kind=identity.kind,
+            endpoint=identity.endpoint,
         )
     stream = plan.pipeline
-    if plan.files:
-        source.files = [Path(p) for p in plan.files]
+    if plan.files and not plan.is_api:
+        source.files = [Path(p) for p in plan.files]  # type: ignore[attr-defined]
     summary = _new_summary(source, lake, plan)
     state = store.load() if store is not None else None
     started = _now()
@@ -251,7 +251,7 @@ def collect(
             store.save(st.record_run(state, _run_entry(summary, started, "skipped")))
         return summary
     if ordered is None:
-        ordered = type(source).batches is Source.batches
+        ordered = type(source).ordered
     t_start, t_end = day_range_utc(plan.start, plan.end, plan.timezone)
     tz = zoneinfo.ZoneInfo(plan.timezone)
     loader = PartitionLoader(lake, plan.load_id, keep_in_memory=ordered)
@@ -263,33 +263,60 @@ def collect(
         state = st.begin_load(state, record)
         store.save(state)
     try:
-        for batch in source.batches(plan.batch_size):
-            first_day = _local_day(batch.messages, "min", tz)
-            summary.first_day = min(filter(None, [summary.first_day, first_day]), default=None)
-            last_day = _local_day(batch.messages, "max", tz)
-            summary.last_day = max(filter(None, [summary.last_day, last_day]), default=None)
-            if batch.seq <= plan.resume_after:
-                continue
-            fail_point("after_extract")
-            report, facts = _load_batch(
-                batch, source, lake, loader, summary, plan, t_start, t_end, first_day, ordered, sink
-            )
-            fail_point("after_write")
-            if store is not None and state is not None:
-                state = _commit_batch(state, facts, report, plan, first_day if ordered else None)
-                store.save(state)
-            fail_point("after_commit")
-            if on_batch:
-                on_batch(report)
-            if stop is not None and stop.is_set():
-                summary.stopped = True
-                break
+        batches = prefetch(
+            source.batches(plan.batch_size, since=plan.since, after_key=plan.resume_key),
+            PREFETCH_BATCHES,
+        )
+        try:
+            for batch in batches:
+                if plan.is_api:  # API batches of a resumed load are numbered after its last one
+                    batch.seq += plan.resume_after + 1
+                first_day = _local_day(batch.messages, "min", tz)
+                summary.first_day = min(filter(None, [summary.first_day, first_day]), default=None)
+                last_day = _local_day(batch.messages, "max", tz)
+                summary.last_day = max(filter(None, [summary.last_day, last_day]), default=None)
+                if batch.seq <= plan.resume_after and not plan.is_api:
+                    continue
+                fail_point("after_extract")
+                report, facts = _load_batch(
+                    batch,
+                    source,
+                    lake,
+                    loader,
+                    summary,
+                    plan,
+                    t_start,
+                    t_end,
+                    first_day,
+                    ordered,
+                    sink,
+                )
+                fail_point("after_write")
+                if store is not None and state is not None:
+                    state = _commit_batch(
+                        state, facts, report, plan, first_day if ordered else None
+                    )
+                    store.save(state)
+                fail_point("after_commit")
+                if on_batch:
+                    on_batch(report)
+                if stop is not None and stop.is_set():
+                    summary.stopped = True
+                    break
+        finally:
+            batches.close()  # stops the extract thread; its error, or a second Ctrl-C, surfaces
         loader.finish()
         summary.moved = loader.remove_moved()
         if summary.rows_read == 0 and plan.resume_after < 0 and not summary.stopped:
-            raise InputError(
-                f"no records in {summary.origin}",
-                f"check that the file holds {source.name} data ({source.description})",
+            if not plan.is_api:
+                raise InputError(
+                    f"no records in {summary.origin}",
+                    f"check that the file holds {source.name} data ({source.description})",
+                )
+            summary.nothing_to_do = (
+                f"no records changed since {plan.since.isoformat()} at {summary.origin}"
+                if plan.since is not None
+                else f"no records at {summary.origin}"
             )
     except BaseException as exc:
         if store is not None and state is not None:
@@ -310,11 +337,14 @@ def collect(
     if not plan.is_backfill:  # a backfill reads only some days: the files are not done
         for path, seen in plan.files.items():
             state = st.record_file(state, stream, path, seen["size"], seen["sha256"], _now())
+        if plan.is_api and source.cursor is not None:
+            state = st.record_cursor(state, stream, plan.endpoint, source.cursor.isoformat())
     lo = plan.start or summary.first_day
     hi = plan.end or (summary.last_day + timedelta(days=1) if summary.last_day else None)
     if lo is not None and hi is not None:
         state = st.record_coverage(state, stream, plan.input_key, lo, hi)
-    store.save(st.record_run(state, _run_entry(summary, started, "succeeded")))
+    outcome = "skipped" if summary.nothing_to_do else "succeeded"
+    store.save(st.record_run(state, _run_entry(summary, started, outcome)))
     return summary
 
 
@@ -356,7 +386,7 @@ def run_collect(
         return plan_collect(
             store.load(),
             source.name,
-            fingerprint_files(source.files),
+            source.identity(),
             load_id=load_id,
             batch_size=batch_size,
             timezone=timezone,
@@ -391,7 +421,7 @@ def _new_summary(source: Source, lake: Lake, plan: Plan) -> RunSummary:
     """Return an empty summary of a run of ``plan``."""
     return RunSummary(
         source=source.name,
-        origin=", ".join(str(f) for f in source.files),
+        origin=source.origin,
         lake=lake.uri,
         load_id=plan.load_id,
         mode=plan.mode,
@@ -465,6 +495,7 @@ def _load_batch(
         "seconds": round(time.perf_counter() - t0, 4),
         "partitions": sorted(str(p) for p in touched),
         "newest": newest,
+        "last_key": batch.messages["conversation_id"].max() if batch.messages.height else None,
     }
     report = BatchReport(
         batch.seq, batch.messages.height, n_conv, n_msgs, rejected.height, out_of_range, skipped
@@ -492,6 +523,7 @@ def _commit_batch(
             "started_at": facts["started_at"],
             "finished_at": _now(),
             "seconds": facts["seconds"],
+            **({"last_key": facts["last_key"]} if plan.is_api and facts["last_key"] else {}),
         },
     )
     if facts["newest"]:

@@ -15,22 +15,34 @@ Three modes (the issue's vocabulary, and Singer's/Airbyte's):
 ``--resume`` replays the interrupted load's own plan (same files, batch size, cutoff and days)
 and skips its batches up to the last committed one; the input must be unchanged.
 
-:func:`plan_collect` is pure given the file fingerprints, so every rule above is unit-tested.
+API sources (:class:`~analytics_framework.sources.api_source.ApiSource`) are identified by their
+endpoint instead of file fingerprints, and keep a *cursor* per endpoint in the state:
+
+- **incremental**: ``since`` = cursor − lookback is handed to the source, which asks the server
+  only for records changed after it; before the first run there is no cursor and everything is
+  read. Whether anything changed is known only once the server has answered, so the plan never
+  says "nothing to do" up front; the run does, after one cheap request.
+- **full**: no ``since``; the cursor moves at the end as usual. **backfill**: no ``since``;
+  completed days are skipped as for files (coverage keyed by the endpoint), and the cursor does
+  not move.
+- **resume**: the same ``since`` again; batches of an API source come sorted by conversation id,
+  so the load skips every conversation up to the highest id it had committed (``resume_key``),
+  whatever changed on the server meanwhile. The endpoint must be the same.
+
+:func:`plan_collect` is pure given the input's identity, so every rule above is unit-tested.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from analytics_framework import state as st
 from analytics_framework.errors import ConfigurationError
+from analytics_framework.sources.base import InputIdentity
 
 MODES = ("incremental", "full", "backfill")
 
@@ -49,9 +61,14 @@ class Plan:
         cutoff: skip conversations whose last message is before this instant (UTC), or None.
         days: backfill days to process (None: every day in the range).
         complete_days: backfill days skipped as already collected.
-        resume_after: skip batches with ``seq`` up to this (-1: none).
+        resume_after: skip batches with ``seq`` up to this (-1: none); for API loads the
+            number of the last committed batch, new batches are numbered after it.
         recover_load: an interrupted load whose staged batches are published first.
         nothing_to_do: why nothing needs reading, or None.
+        kind: ``files`` or ``api`` (:class:`~analytics_framework.sources.base.InputIdentity`).
+        endpoint: API sources: what is read (server, tables, filters).
+        since: API sources: read only records changed after this instant, or None.
+        resume_key: API resumes: skip conversations whose id sorts at or before this.
     """
 
     pipeline: str
@@ -70,6 +87,15 @@ class Plan:
     resume_after: int = -1
     recover_load: str | None = None
     nothing_to_do: str | None = None
+    kind: str = "files"
+    endpoint: str = ""
+    since: datetime | None = None
+    resume_key: str | None = None
+
+    @property
+    def is_api(self) -> bool:
+        """Whether the plan reads an API source."""
+        return self.kind == "api"
 
     @property
     def is_backfill(self) -> bool:
@@ -79,11 +105,11 @@ class Plan:
     def to_record(self) -> dict[str, Any]:
         """Return the plan as JSON-ready data, stored as the state's ``active`` load."""
         rec = asdict(self)
-        for key in ("start", "end", "cutoff"):
+        for key in ("start", "end", "cutoff", "since"):
             rec[key] = rec[key].isoformat() if rec[key] else None
         rec["days"] = [d.isoformat() for d in self.days] if self.days is not None else None
         rec["complete_days"] = [d.isoformat() for d in self.complete_days]
-        for key in ("resume_after", "recover_load", "nothing_to_do"):
+        for key in ("resume_after", "recover_load", "nothing_to_do", "resume_key"):
             rec.pop(key)
         return rec
 
@@ -94,6 +120,7 @@ class Plan:
         for key in ("start", "end"):
             known[key] = date.fromisoformat(rec[key]) if rec.get(key) else None
         known["cutoff"] = datetime.fromisoformat(rec["cutoff"]) if rec.get("cutoff") else None
+        known["since"] = datetime.fromisoformat(rec["since"]) if rec.get("since") else None
         if rec.get("days") is not None:
             known["days"] = [date.fromisoformat(d) for d in rec["days"]]
         known["complete_days"] = [date.fromisoformat(d) for d in rec.get("complete_days", [])]
@@ -105,24 +132,9 @@ def new_load_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
 
-def fingerprint_files(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    """Return ``{resolved path: {"size": bytes, "sha256": hex}}`` for each input file."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        out[str(path.resolve())] = {"size": path.stat().st_size, "sha256": h.hexdigest()}
-    return out
-
-
 def input_key(fingerprints: dict[str, dict[str, Any]]) -> str:
-    """Return a short content key for an input: same files with the same bytes, same key."""
-    blob = json.dumps(
-        sorted((p, f["sha256"]) for p, f in fingerprints.items()), separators=(",", ":")
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """Return a short content key for a file input: same files with the same bytes, same key."""
+    return InputIdentity("files", files=fingerprints).key
 
 
 def day_list(start: date, end: date) -> list[date]:
@@ -133,7 +145,7 @@ def day_list(start: date, end: date) -> list[date]:
 def plan_collect(
     state: st.State,
     pipeline: str,
-    fingerprints: dict[str, dict[str, Any]],
+    identity: InputIdentity | dict[str, dict[str, Any]],
     *,
     load_id: str,
     batch_size: int,
@@ -150,7 +162,8 @@ def plan_collect(
     Args:
         state: the pipeline's state document.
         pipeline: the pipeline (and stream) name.
-        fingerprints: the input files, from :func:`fingerprint_files`.
+        identity: the input's identity (:meth:`Source.identity`); a plain dict is taken as
+            file fingerprints.
         load_id: the id for a new load.
         batch_size: conversations per batch.
         timezone: IANA zone of the backfill days.
@@ -168,6 +181,10 @@ def plan_collect(
         ConfigurationError: conflicting options, or ``--resume`` with nothing to resume or a
             changed input.
     """
+    if not isinstance(identity, InputIdentity):
+        identity = InputIdentity("files", files=identity)
+    fingerprints = identity.files
+    api = identity.kind == "api"
     active = state.get("active")
     backfill = start is not None or end is not None
     if resume:
@@ -182,6 +199,16 @@ def plan_collect(
                 "run without --resume",
             )
         plan = Plan.from_record(active)
+        if api or plan.is_api:
+            if plan.endpoint != identity.endpoint:
+                raise ConfigurationError(
+                    f"cannot resume load {plan.load_id}: it read {plan.endpoint or 'files'}, "
+                    f"not {identity.endpoint}",
+                    "resume with the same source options, or run without --resume",
+                )
+            plan.resume_after = st.last_committed_seq(state, plan.load_id)
+            plan.resume_key = st.last_committed_key(state, plan.load_id)
+            return plan
         changed = sorted(set(plan.files) ^ set(fingerprints)) or [
             p for p, f in plan.files.items() if fingerprints.get(p) != f
         ]
@@ -206,8 +233,10 @@ def plan_collect(
         start=start,
         end=end,
         files=dict(fingerprints),
-        input_key=input_key(fingerprints),
+        input_key=identity.key,
         recover_load=active["load_id"] if active else None,
+        kind=identity.kind,
+        endpoint=identity.endpoint,
     )
     if plan.mode == "backfill":
         if start is not None and end is not None and not force:
@@ -221,6 +250,11 @@ def plan_collect(
                     f"every day of {start}..{end} (exclusive) was already collected from this "
                     "input; add --force to collect it again"
                 )
+        return plan
+    if plan.mode == "incremental" and api:
+        cursor = st.stream_cursor(state, pipeline, identity.endpoint)
+        if cursor is not None:
+            plan.since = datetime.fromisoformat(cursor) - lookback
         return plan
     if plan.mode == "incremental":
         seen = state["streams"].get(pipeline, {}).get("files", {})

@@ -9,7 +9,8 @@ Shape (``schema_version`` 1)::
       "streams": {
         "<stream>": {
           "watermark": {"sent_at": "2017-10-31T22:10:47+00:00", "message_id": "twcs:1"} | null,
-          "files": {"<path>": {"size": 315063, "sha256": "…", "processed_at": "…"}}
+          "files": {"<path>": {"size": 315063, "sha256": "…", "processed_at": "…"}},
+          "cursors": {"<endpoint>": "2026-01-01T00:00:00+00:00"}
         }
       },
       "ledger": [ {batch_id, load_id, stream, seq, rows_in, rows_out, quarantined,
@@ -133,6 +134,31 @@ def file_unchanged(state: State, stream: str, path: str, size: int, sha256: str)
     """Whether ``path`` was processed before with exactly this size and content hash."""
     seen = state["streams"].get(stream, {}).get("files", {}).get(path)
     return bool(seen) and seen["size"] == size and seen["sha256"] == sha256
+
+
+def stream_cursor(state: State, stream: str, endpoint: str) -> str | None:
+    """Return an API stream's cursor for ``endpoint`` (ISO 8601 UTC), or None before its first run.
+
+    The cursor is the newest replication-key value (NocoDB ``UpdatedAt``, Mochi
+    ``updated_at``) a successful run saw; it is kept per endpoint, so reading another table or
+    filter starts from scratch.
+    """
+    return state["streams"].get(stream, {}).get("cursors", {}).get(endpoint)
+
+
+def record_cursor(state: State, stream: str, endpoint: str, cursor: str) -> State:
+    """Return ``state`` with the stream's cursor for ``endpoint`` moved to ``cursor`` if newer."""
+    cursors = state["streams"].get(stream, {}).get("cursors", {})
+    current = cursors.get(endpoint)
+    if current is not None and current >= cursor:
+        return state
+    return _with_stream(state, stream, cursors={**cursors, endpoint: cursor})
+
+
+def last_committed_key(state: State, load_id: str) -> str | None:
+    """Return the highest conversation key committed by ``load_id`` (API loads), or None."""
+    keys = [e["last_key"] for e in committed_batches(state, load_id) if e.get("last_key")]
+    return max(keys, default=None)
 
 
 def record_batch(state: State, entry: dict[str, Any]) -> State:

@@ -258,7 +258,7 @@ def test_second_ctrl_c_during_a_long_read_aborts_at_once(tmp_path):
     took = time.monotonic() - second
     assert proc.returncode == 130, err
     assert took < 3.0, f"the second Ctrl-C took {took:.1f} s to end the run"
-    assert "stopping after the current batch" in err and "aborting now" in err
+    assert "stopping after the current batch" in err and "again: aborted" in err
     assert "Traceback" not in err
     again = cli(tmp_path, *args)  # the next run takes the lock over and completes
     assert again.returncode == 0, again.stderr

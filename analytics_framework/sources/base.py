@@ -1,46 +1,36 @@
-"""The source base class: it owns the loop, a source says only what differs.
+"""The source contract: what every source offers, whether it reads files or an API.
 
 A source turns its input into canonical ``messages`` rows (DESIGN.md) in batches of *complete*
-conversations. The loop, written once here:
+conversations (:class:`SourceBatch`). Two kinds share :class:`Source`:
 
-1. :meth:`Source.scan` — the raw rows as a polars ``LazyFrame`` (strings as in the file) with a
-   ``_record`` column naming each record (``row 17``, ``line 3``).
-2. :meth:`Source.reject_reason` — an expression giving why a row is malformed, or null.
-3. :meth:`Source.prepare` — an optional whole-input step (TWCS rebuilds threads here).
-4. :meth:`Source.canonical` — expressions for the canonical columns.
-5. Malformed rows go to the quarantine frame with their reason and raw JSON, and so do the
-   records a source could not decode (``Source.unreadable``, or an :data:`UNREADABLE` column);
-   good rows are sorted by (conversation start, conversation, time) into a temporary Parquet
-   file by polars' streaming engine, then read back in chunks and cut at conversation
-   boundaries (:mod:`.batching`), so no batch splits a conversation and memory is bounded by
-   the chunk, not the input.
+- :class:`~analytics_framework.sources.file_source.FileSource` — paths, globs, folders, zips;
+  its input is identified by the files' fingerprints (size, SHA-256), so an unchanged file is
+  skipped by an incremental run;
+- :class:`~analytics_framework.sources.api_source.ApiSource` — a paginated HTTP API; its input
+  is identified by its endpoint, and it keeps a *cursor* (its replication key, e.g. NocoDB's
+  ``UpdatedAt``) in the state; an incremental run hands it ``since`` = cursor − lookback and the
+  source asks the server only for what changed since then.
 
-When polars cannot parse the input, a source with ``lenient_fallback`` is asked once more with
-``lenient`` set: it then reads its files record by record (:mod:`.text`), so one bad line is
-quarantined instead of failing the file. Errors that quote a parser's message quote it through
-:func:`excerpt`: short, escaped, never the input's raw bytes.
-
-Streaming sources whose input already comes grouped by conversation (the Facebook export)
-override :meth:`Source.batches` and call :meth:`Source.split` on each group of rows.
+Both are planned the same way (:mod:`analytics_framework.planning` asks
+:meth:`Source.identity`), loaded the same way, and resumed the same way. Errors that quote a
+parser's or a server's message go through :func:`excerpt`: short, escaped, never raw bytes.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 
 import polars as pl
-import pyarrow.parquet as pq
 
-from analytics_framework.errors import ConfigurationError, InputError, InputNotFoundError
-from analytics_framework.model import MESSAGE_SCHEMA, ROLE_ORDER
+from analytics_framework.errors import ConfigurationError
+from analytics_framework.model import MESSAGE_SCHEMA
 from analytics_framework.settings import Settings
-from analytics_framework.sources.batching import READ_CHUNK_ROWS, conversation_chunks
 
 REJECTED_SCHEMA = {"record": pl.String(), "reason": pl.String(), "raw": pl.String()}
 
@@ -70,6 +60,33 @@ class SourceBatch:
     messages: pl.DataFrame
     rejected: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTED_SCHEMA))
     origin: str = ""
+    extra: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+@dataclass
+class InputIdentity:
+    """What identifies a source's input, for planning.
+
+    Attributes:
+        kind: ``files`` or ``api``.
+        files: file sources: ``{resolved path: {"size": bytes, "sha256": hex}}``.
+        endpoint: API sources: what is read — server, tables, filters — never a secret.
+    """
+
+    kind: str
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    endpoint: str = ""
+
+    @property
+    def key(self) -> str:
+        """A short content key: same files with the same bytes (or same endpoint), same key."""
+        if self.kind == "api":
+            blob = self.endpoint
+        else:
+            blob = json.dumps(
+                sorted((p, f["sha256"]) for p, f in self.files.items()), separators=(",", ":")
+            )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def excerpt(text: str | bytes, limit: int = EXCERPT_CHARS) -> str:
@@ -105,31 +122,31 @@ def parser_error(exc: BaseException) -> str:
 
 
 class Source(ABC):
-    """Base class of every source; see the module docstring for the loop it owns.
+    """What every source offers; subclass :class:`FileSource` or :class:`ApiSource`.
 
     Class attributes:
         name: registry name and id prefix (``twcs`` gives ``twcs:…`` ids).
         description: one line for ``--help`` and the README.
-        default_path: input used when none is given (None: a path is required).
-        option_names: the source-specific options it takes (``column_map`` for ``files``).
-        lenient_fallback: whether :meth:`scan` can read the input record by record (when
-            ``self.lenient`` is set) after polars failed to parse it.
+        option_names: the source-specific options it takes (``column_map``, ``app_id``, …).
+        settings_needed: the settings it cannot run without (``NOCODB_BASE_URL``, …), listed
+            by ``doctor`` and in errors.
+        ordered: whether batches come in conversation-start order (the loader then publishes
+            each day as soon as it is complete; otherwise at the end of the load).
 
     Args:
-        path: the input (file, folder or glob, as the source accepts).
+        path: the input (file sources), or None.
         settings: the run's settings.
         options: source-specific options; a None or empty-list value counts as not given.
 
     Raises:
         ConfigurationError: an option this source does not take was given.
-        InputNotFoundError: no path was given and the source has no default, or it is missing.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
-    default_path: ClassVar[str | None] = None
     option_names: ClassVar[frozenset[str]] = frozenset()
-    lenient_fallback: ClassVar[bool] = False
+    settings_needed: ClassVar[tuple[str, ...]] = ()
+    ordered: ClassVar[bool] = True
 
     def __init__(
         self, path: str | None, settings: Settings, options: dict[str, object] | None = None
@@ -139,163 +156,47 @@ class Source(ABC):
         unknown = sorted(set(self.options) - self.option_names)
         if unknown:
             raise _not_an_option(unknown[0], self.name)
-        self.lenient = False
-        # quarantine rows (REJECTED_SCHEMA) for the records scan() could not decode at all
-        self.unreadable: list[pl.LazyFrame] = []
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
-        chosen = path or self.default_path
-        if chosen is None:
-            raise InputNotFoundError(
-                f"source '{self.name}' needs an input path",
-                f"pass it: analytics collect --source {self.name} PATH",
-            )
-        self.path = chosen
-        self.files = self.resolve_files(chosen)
+        self.cursor: datetime | None = None
+        """API sources: the newest replication-key value seen by the last :meth:`batches`."""
 
     @property
     def prefix(self) -> str:
         """The id prefix of this source, e.g. ``twcs:``."""
         return f"{self.name}:"
 
-    def scratch_path(self, suffix: str) -> Path:
-        """Return a new empty temporary file, removed when :meth:`batches` has sorted the input.
-
-        Lenient readers write their cleaned copies of the input here.
-        """
-        if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="analytics-clean-")
-        fd, name = tempfile.mkstemp(suffix=suffix, dir=self._scratch.name)
-        os.close(fd)
-        return Path(name)
-
-    # ---- what a source overrides -------------------------------------------------------------
-
-    def resolve_files(self, path: str) -> list[Path]:
-        """Return the input files for ``path``; the default accepts exactly one readable file.
-
-        Raises:
-            InputNotFoundError: the path does not exist or is not readable.
-        """
-        p = Path(path)
-        if not p.is_file():
-            raise InputNotFoundError(
-                f"input file not found: {path}", "check the path (or omit it for the default)"
-            )
-        try:
-            with p.open("rb") as fh:
-                fh.read(1)
-        except OSError as exc:
-            raise InputNotFoundError(
-                f"cannot read {path}: {exc.strerror}", "check the file's permissions"
-            ) from None
-        return [p]
+    @property
+    @abstractmethod
+    def origin(self) -> str:
+        """Where the input comes from, for the run summary (files, or a URL and table)."""
 
     @abstractmethod
-    def scan(self) -> pl.LazyFrame:
-        """Return the raw rows, with a ``_record`` string column naming each one."""
+    def identity(self) -> InputIdentity:
+        """Return what identifies the input now (fingerprints, or the endpoint)."""
 
     @abstractmethod
-    def reject_reason(self) -> pl.Expr:
-        """Return an expression: why a raw row is malformed, or null when it is good."""
-
-    @abstractmethod
-    def canonical(self) -> dict[str, pl.Expr]:
-        """Return expressions for the canonical message columns (and optional extras)."""
-
-    def prepare(self, rows: pl.LazyFrame) -> pl.LazyFrame:
-        """Whole-input step run after ``_reject`` is set; the default does nothing."""
-        return rows
-
-    # ---- the loop ----------------------------------------------------------------------------
-
-    def split(self, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-        """Split raw rows into (canonical good rows, rejected rows)."""
-        names = raw.collect_schema().names()
-        raw_cols = [c for c in names if not c.startswith("_")]
-        reason = self.reject_reason()
-        if UNREADABLE in names:
-            reason = pl.coalesce(pl.col(UNREADABLE), reason)
-        rows = self.prepare(raw.with_columns(_reject=reason))
-        exprs = self.canonical()
-        extras = [c for c in exprs if c not in MESSAGE_SCHEMA]
-        good = rows.filter(pl.col("_reject").is_null()).select(
-            *[exprs[c].cast(t).alias(c) for c, t in MESSAGE_SCHEMA.items()],
-            *[exprs[c].alias(c) for c in extras],
-        )
-        bad = rows.filter(pl.col("_reject").is_not_null()).select(
-            record=pl.col("_record"),
-            reason=pl.col("_reject"),
-            raw=pl.struct(raw_cols).struct.json_encode(),
-        )
-        return good, bad
-
-    def batches(self, batch_size: int) -> Iterator[SourceBatch]:
+    def batches(
+        self, batch_size: int, since: datetime | None = None, after_key: str | None = None
+    ) -> Iterator[SourceBatch]:
         """Yield batches of at most ``batch_size`` complete conversations.
 
-        Rejected rows come first, in batches with no messages. Good rows are ordered by
-        conversation start, so consecutive batches cover consecutive stretches of time.
+        Args:
+            batch_size: conversations per batch.
+            since: API sources read only what changed after this instant (the cursor minus the
+                lookback); file sources ignore it (their cutoff is applied by the pipeline).
+            after_key: API sources skip conversations whose id sorts at or before this key
+                (``--resume`` of an interrupted load); file sources resume by batch number.
 
         Raises:
-            InputError: the input cannot be parsed as this source's format.
+            InputError / ServiceError: the input cannot be read.
         """
-        origin = ", ".join(str(f) for f in self.files)
-        with tempfile.TemporaryDirectory(prefix="analytics-sort-") as tmp:
-            sorted_path, bad_path = Path(tmp, "sorted.parquet"), Path(tmp, "rejected.parquet")
-            try:
-                self._sort_input(sorted_path, bad_path)
-            finally:
-                if self._scratch is not None:
-                    self._scratch.cleanup()
-                    self._scratch = None
-            seq = 0
-            for chunk in pq.ParquetFile(bad_path).iter_batches(batch_size=READ_CHUNK_ROWS):
-                yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)
-                seq += 1
-            for frame in conversation_chunks(sorted_path, batch_size):
-                yield SourceBatch(seq, frame, origin=origin)
-                seq += 1
 
-    def _sort_input(self, sorted_path: Path, bad_path: Path) -> None:
-        """Write the good rows, sorted, and the rejected rows to two Parquet files.
+    def check(self) -> str:
+        """Check the input can be reached (``analytics doctor``); return what was checked.
 
-        When polars cannot parse the input and the source has a lenient reading, the input is
-        read once more that way.
+        Raises:
+            AnalyticsError: it cannot, with the fix.
         """
-        while True:
-            try:
-                self.unreadable = []
-                good, bad = self.split(self.scan())
-                role_rank = pl.col("role").replace_strict(
-                    ROLE_ORDER, default=9, return_dtype=pl.Int8
-                )
-                ordered = good.with_columns(
-                    _conv_start=pl.col("sent_at").min().over("conversation_id"),
-                    _role_rank=role_rank,
-                ).sort("_conv_start", "conversation_id", "sent_at", "_role_rank", "message_id")
-                pl.collect_all(
-                    [
-                        ordered.drop("_conv_start", "_role_rank").sink_parquet(
-                            sorted_path, lazy=True
-                        ),
-                        pl.concat([*self.unreadable, bad]).sink_parquet(bad_path, lazy=True),
-                    ]
-                )
-                return
-            except PARSE_ERRORS as exc:
-                if isinstance(exc, pl.exceptions.ComputeError) and self._go_lenient():
-                    continue
-                more = f" and {len(self.files) - 1} more" if len(self.files) > 1 else ""
-                raise InputError(
-                    f"cannot read {self.files[0]}{more} as {self.name} input: {parser_error(exc)}",
-                    f"check that the file is in the {self.name} format ({self.description})",
-                ) from None
-
-    def _go_lenient(self) -> bool:
-        """Switch to the lenient reading; False when there is none or it is already on."""
-        if not self.lenient_fallback or self.lenient:
-            return False
-        self.lenient = True
-        return True
+        return f"{self.origin}: nothing to check"
 
     def empty(self) -> pl.DataFrame:
         """Return an empty canonical frame (with this source's extra columns)."""
@@ -309,7 +210,7 @@ def source_classes() -> dict[str, type[Source]]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        if "name" in vars(cls):
+        if "name" in vars(cls) and not getattr(cls, "__abstractmethods__", None):
             found[cls.name] = cls
     return dict(sorted(found.items()))
 

@@ -13,6 +13,7 @@ message ids: each gets a stable hash (:func:`~analytics_framework.model.stable_m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import ijson
@@ -20,7 +21,8 @@ import polars as pl
 
 from analytics_framework.errors import InputError
 from analytics_framework.model import stable_message_id_expr
-from analytics_framework.sources.base import Source, SourceBatch, parser_error
+from analytics_framework.sources.base import SourceBatch, parser_error
+from analytics_framework.sources.file_source import FileSource
 from analytics_framework.sources.rows import first_reason, parse_timestamp
 from analytics_framework.sources.text import check_text
 
@@ -31,7 +33,7 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class FacebookSource(Source):
+class FacebookSource(FileSource):
     """Facebook/Messenger page conversations from a ``grouped_chats`` JSON export."""
 
     name = "facebook"
@@ -114,8 +116,12 @@ class FacebookSource(Source):
         good, bad = super().split(raw)
         return good.with_columns(message_id=stable_message_id_expr(self.prefix)), bad
 
-    def batches(self, batch_size: int) -> Iterator[SourceBatch]:
-        """Stream the export, ``batch_size`` chats at a time."""
+    ordered = False  # chats come in the export's order, not by start time
+
+    def batches(
+        self, batch_size: int, since: datetime | None = None, after_key: str | None = None
+    ) -> Iterator[SourceBatch]:
+        """Stream the export, ``batch_size`` chats at a time (``since``/``after_key`` unused)."""
         schema = {k: pl.String() for k in [*FIELDS, "FB_CHAT_ID", "_record"]}
         seq, pending, n_chats = 0, [], 0
         chats = self._rows()

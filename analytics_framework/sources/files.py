@@ -23,7 +23,8 @@ import polars as pl
 
 from analytics_framework.errors import ConfigurationError, InputError, InputNotFoundError
 from analytics_framework.model import ROLES, stable_message_id_expr
-from analytics_framework.sources.base import REJECTED_SCHEMA, UNREADABLE, Source, parser_error
+from analytics_framework.sources.base import REJECTED_SCHEMA, UNREADABLE, parser_error
+from analytics_framework.sources.file_source import FileSource
 from analytics_framework.sources.rows import first_reason, parse_timestamp, require_columns
 from analytics_framework.sources.text import (
     LINE_KEY,
@@ -78,7 +79,7 @@ def parse_column_map(pairs: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-class FilesSource(Source):
+class FilesSource(FileSource):
     """Canonical messages from JSONL / CSV / Parquet files."""
 
     name = "files"

@@ -26,7 +26,8 @@ from pathlib import Path
 import polars as pl
 
 from analytics_framework.errors import InputError
-from analytics_framework.sources.base import Source, parser_error
+from analytics_framework.sources.base import parser_error
+from analytics_framework.sources.file_source import FileSource
 from analytics_framework.sources.rows import first_reason, require_columns
 from analytics_framework.sources.text import check_text, flag_marked, mark_invalid_utf8
 
@@ -56,7 +57,7 @@ def _int_id(name: str) -> pl.Expr:
     return pl.when(s.str.contains(r"^\d+$")).then(s)
 
 
-class TwcsSource(Source):
+class TwcsSource(FileSource):
     """Twitter customer-support threads from a TWCS CSV (plain or gzipped)."""
 
     name = "twcs"
