@@ -234,3 +234,21 @@ class FaultyProxy:
         """Shut the proxy down."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# -- NocoDB: a real server from npm (tests/integration/nocodb_service.py) --------------------
+# Imported lazily so that this module keeps working as a plain script.
+
+
+def ensure_nocodb_installed(verbose: bool = True) -> Path:
+    """Install NocoDB (npm, cached in ``$ANALYTICS_TEST_SERVICES/nocodb``); return its folder."""
+    from tests.integration.nocodb_service import ensure_nocodb_installed as ensure
+
+    return ensure(verbose)
+
+
+def start_nocodb(tmpdir: Path | str, port: int | None = None, **kwargs):
+    """Start NocoDB on 127.0.0.1; see :func:`tests.integration.nocodb_service.start_nocodb`."""
+    from tests.integration.nocodb_service import start_nocodb as start
+
+    return start(tmpdir, port, **kwargs)
