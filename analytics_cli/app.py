@@ -23,6 +23,7 @@ from rich.console import Console
 from analytics_cli import render
 from analytics_cli.options import (
     SOURCE_HELP,
+    AppIdOpt,
     BatchOpt,
     ByOpt,
     ColumnMapOpt,
@@ -33,6 +34,7 @@ from analytics_cli.options import (
     ForceReprocessOpt,
     FormatOpt,
     FullRefreshOpt,
+    IoWorkersOpt,
     LakeOpt,
     LookbackOpt,
     MongoUriOpt,
@@ -40,10 +42,12 @@ from analytics_cli.options import (
     NoMongoOpt,
     OrgOpt,
     OutputOpt,
+    PageNameOpt,
     PeriodOpt,
     ProviderOpt,
     ReadS3StateOpt,
     ResumeOpt,
+    RpsOpt,
     S3StateOpt,
     SourceNameOpt,
     StartOpt,
@@ -230,6 +234,10 @@ def collect(
     lake: LakeOpt = None,
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
+    app_id: AppIdOpt = None,
+    page_name: PageNameOpt = None,
+    io_workers: IoWorkersOpt = None,
+    rps: RpsOpt = None,
     state_file: StateFileOpt = None,
     full_refresh: FullRefreshOpt = False,
     resume: ResumeOpt = False,
@@ -271,6 +279,7 @@ def collect(
         llm_workers=workers,
         mongodb_uri=mongodb_uri,
         use_s3_state=use_s3_state,
+        rps=rps,
     )
     start, end = _days(start_date, end_date)
     options = jobs.CollectOptions(
@@ -278,7 +287,12 @@ def collect(
         path=path,
         start=start,
         end=end,
-        source_options={"column_map": column_map},
+        source_options={
+            "column_map": column_map,
+            "app_id": app_id,
+            "page_name": page_name,
+            "io_workers": io_workers,
+        },
         state_file=state_file,
         full_refresh=full_refresh,
         resume=resume,
@@ -353,6 +367,10 @@ def run(
     lake: LakeOpt = None,
     timezone: TzOpt = None,
     column_map: ColumnMapOpt = None,
+    app_id: AppIdOpt = None,
+    page_name: PageNameOpt = None,
+    io_workers: IoWorkersOpt = None,
+    rps: RpsOpt = None,
     state_file: StateFileOpt = None,
     full_refresh: FullRefreshOpt = False,
     wait: WaitOpt = 0.0,
@@ -384,6 +402,7 @@ def run(
         llm_workers=workers,
         mongodb_uri=mongodb_uri,
         use_s3_state=use_s3_state,
+        rps=rps,
     )
     mongo = not no_mongodb
     days = _days(start_date, end_date)
@@ -392,7 +411,12 @@ def run(
         path=path,
         start=days[0],
         end=days[1],
-        source_options={"column_map": column_map},
+        source_options={
+            "column_map": column_map,
+            "app_id": app_id,
+            "page_name": page_name,
+            "io_workers": io_workers,
+        },
         state_file=state_file,
         full_refresh=full_refresh,
         wait_s=wait,

@@ -62,7 +62,45 @@ ColumnMapOpt = Annotated[
     typer.Option(
         "--column-map",
         metavar="CANONICAL=YOURS",
-        help="Only for --source files: read column YOURS as CANONICAL; repeatable.",
+        help="--source files / nocodb: read column YOURS as CANONICAL; repeatable.",
+    ),
+]
+AppIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--app-id",
+        metavar="ID",
+        help="--source nocodb: only this app's conversations (column app_id, filtered on the "
+        "server).",
+    ),
+]
+PageNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--page-name",
+        metavar="NAME",
+        help="--source messenger: the page's own name, whose messages are the agent's."
+        + default_text("the participant common to every thread"),
+    ),
+]
+IoWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--io-workers",
+        metavar="N",
+        min=1,
+        max=64,
+        help="API sources: threads fetching pages (ANALYTICS_IO_WORKERS)." + default_text("4"),
+    ),
+]
+RpsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rps",
+        metavar="N",
+        min=0,
+        help="API sources: most requests per second to the server, 0 for no limit "
+        "(ANALYTICS_RPS)." + default_text("10"),
     ),
 ]
 PeriodOpt = Annotated[

@@ -53,9 +53,25 @@ CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.String(),
     "csat_rating": pl.Int64(),
     "attributes": pl.String(),
+    "assigned_agent_id": pl.String(),
+    "stage": pl.String(),
 }
 """``response_times_s`` holds every reply's response time so reports can give median / p90 over
-replies (DESIGN.md: "a report's average is over replies")."""
+replies (DESIGN.md: "a report's average is over replies"). ``assigned_agent_id`` is who the lead
+is assigned to (Mochi's setter, NocoDB's column), which is not always who wrote; ``stage`` the
+lead's current stage (Mochi)."""
+
+STAGE_CHANGE_SCHEMA: dict[str, pl.DataType] = {
+    "conversation_id": pl.String(),
+    "source": pl.String(),
+    "org_id": pl.String(),
+    "stage": pl.String(),
+    "previous_stage": pl.String(),
+    "changed_at": TS,
+    "changed_by": pl.String(),
+}
+"""``stage_changes`` (DESIGN.md): one row per stage change of a lead, partitioned like its
+conversation (by the conversation's start day)."""
 
 
 LABEL_SCHEMA: dict[str, pl.DataType] = {

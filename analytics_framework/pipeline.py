@@ -35,6 +35,7 @@ from analytics_framework import state as st
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import InputError
 from analytics_framework.faults import fail_point
+from analytics_framework.model import STAGE_CHANGE_SCHEMA
 from analytics_framework.planning import Plan, new_load_id, plan_collect
 from analytics_framework.prefetch import prefetch
 from analytics_framework.reports.engine import user_aggregates
@@ -243,6 +244,12 @@ def collect(
     if plan.recover_load and plan.recover_load != plan.load_id:
         if PartitionLoader(lake, plan.recover_load).recover():
             summary.recovered_load = plan.recover_load
+    if plan.is_api and plan.cursor is not None and plan.resume_after < 0 and not plan.nothing_to_do:
+        if not source.has_changes(plan.cursor):  # type: ignore[attr-defined]
+            plan.nothing_to_do = (
+                f"nothing changed at {source.origin} since {plan.cursor.isoformat()} "
+                "(add --full-refresh to read everything again)"
+            )
     if plan.nothing_to_do:
         summary.nothing_to_do = plan.nothing_to_do
         summary.seconds = time.perf_counter() - t0
@@ -468,9 +475,12 @@ def _load_batch(
             batch, plan.timezone, t_start, t_end, plan.cutoff, plan.days
         )
         rejected = pl.concat([rejected, dups.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
-        touched = loader.stage(batch.seq, {"conversations": conv, "messages": msgs})
+        stages = _stage_changes(batch, conv)
+        touched = loader.stage(
+            batch.seq, {"conversations": conv, "messages": msgs, "stage_changes": stages}
+        )
         if sink is not None and conv.height:
-            sink.write_batch(conv, msgs)
+            sink.write_batch(conv, msgs, stages)
             summary.customers.update(conv["customer_id"].drop_nulls())
             summary.agents.update(conv["agent_ids"].explode().drop_nulls())
     if ordered and first_day is not None:
@@ -501,6 +511,19 @@ def _load_batch(
         batch.seq, batch.messages.height, n_conv, n_msgs, rejected.height, out_of_range, skipped
     )
     return report, facts
+
+
+def _stage_changes(batch: SourceBatch, conversations: pl.DataFrame) -> pl.DataFrame:
+    """Return the batch's stage changes of the conversations kept, with partition columns."""
+    frame = batch.extra.get("stage_changes")
+    if frame is None or frame.height == 0:
+        return pl.DataFrame(schema={**STAGE_CHANGE_SCHEMA, "year": pl.Int32})
+    frame = frame.select([pl.col(c).cast(t) for c, t in STAGE_CHANGE_SCHEMA.items()])
+    return frame.join(
+        conversations.select("conversation_id", "year", "month", "day"),
+        on="conversation_id",
+        how="inner",
+    )
 
 
 def _commit_batch(

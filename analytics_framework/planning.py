@@ -18,10 +18,11 @@ and skips its batches up to the last committed one; the input must be unchanged.
 API sources (:class:`~analytics_framework.sources.api_source.ApiSource`) are identified by their
 endpoint instead of file fingerprints, and keep a *cursor* per endpoint in the state:
 
-- **incremental**: ``since`` = cursor − lookback is handed to the source, which asks the server
-  only for records changed after it; before the first run there is no cursor and everything is
-  read. Whether anything changed is known only once the server has answered, so the plan never
-  says "nothing to do" up front; the run does, after one cheap request.
+- **incremental**: the run first asks the source whether anything changed after the cursor (one
+  cheap request; "nothing to do" when not); then ``since`` = cursor − lookback is handed to the
+  source, which asks the server only for records changed after it, so late-arriving changes
+  within the lookback are read again. Before the first run there is no cursor and everything is
+  read.
 - **full**: no ``since``; the cursor moves at the end as usual. **backfill**: no ``since``;
   completed days are skipped as for files (coverage keyed by the endpoint), and the cursor does
   not move.
@@ -68,6 +69,8 @@ class Plan:
         kind: ``files`` or ``api`` (:class:`~analytics_framework.sources.base.InputIdentity`).
         endpoint: API sources: what is read (server, tables, filters).
         since: API sources: read only records changed after this instant, or None.
+        cursor: API incremental runs: the stream's cursor; the run first asks the source
+            whether anything changed after it, and does nothing when not.
         resume_key: API resumes: skip conversations whose id sorts at or before this.
     """
 
@@ -90,6 +93,7 @@ class Plan:
     kind: str = "files"
     endpoint: str = ""
     since: datetime | None = None
+    cursor: datetime | None = None
     resume_key: str | None = None
 
     @property
@@ -105,7 +109,7 @@ class Plan:
     def to_record(self) -> dict[str, Any]:
         """Return the plan as JSON-ready data, stored as the state's ``active`` load."""
         rec = asdict(self)
-        for key in ("start", "end", "cutoff", "since"):
+        for key in ("start", "end", "cutoff", "since", "cursor"):
             rec[key] = rec[key].isoformat() if rec[key] else None
         rec["days"] = [d.isoformat() for d in self.days] if self.days is not None else None
         rec["complete_days"] = [d.isoformat() for d in self.complete_days]
@@ -120,7 +124,8 @@ class Plan:
         for key in ("start", "end"):
             known[key] = date.fromisoformat(rec[key]) if rec.get(key) else None
         known["cutoff"] = datetime.fromisoformat(rec["cutoff"]) if rec.get("cutoff") else None
-        known["since"] = datetime.fromisoformat(rec["since"]) if rec.get("since") else None
+        for key in ("since", "cursor"):
+            known[key] = datetime.fromisoformat(rec[key]) if rec.get(key) else None
         if rec.get("days") is not None:
             known["days"] = [date.fromisoformat(d) for d in rec["days"]]
         known["complete_days"] = [date.fromisoformat(d) for d in rec.get("complete_days", [])]
@@ -254,7 +259,8 @@ def plan_collect(
     if plan.mode == "incremental" and api:
         cursor = st.stream_cursor(state, pipeline, identity.endpoint)
         if cursor is not None:
-            plan.since = datetime.fromisoformat(cursor) - lookback
+            plan.cursor = datetime.fromisoformat(cursor)
+            plan.since = plan.cursor - lookback
         return plan
     if plan.mode == "incremental":
         seen = state["streams"].get(pipeline, {}).get("files", {})

@@ -91,6 +91,62 @@ class Settings(BaseSettings):
         "down).",
     )
 
+    # ---- API sources: NocoDB, Mochi, and the HTTP layer they share ---------------------------
+    io_workers: int = Field(
+        4, ge=1, le=64, description="Threads fetching pages of an API source. (--io-workers)"
+    )
+    rps: float = Field(
+        10.0,
+        ge=0,
+        description="Requests per second to one API source's server (0: no limit). (--rps)",
+    )
+    http_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds before an API request times out."
+    )
+    http_max_attempts: int = Field(
+        6, ge=1, description="Attempts per API request (429, 5xx, timeouts are retried)."
+    )
+    nocodb_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_NOCODB_BASE_URL", "NOCODB_BASE_URL"),
+        description="NocoDB server, e.g. https://app.nocodb.com (NOCODB_BASE_URL).",
+    )
+    nocodb_api_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_NOCODB_API_TOKEN", "NOCODB_API_TOKEN"),
+        description="NocoDB API token, sent as xc-token (NOCODB_API_TOKEN).",
+        json_schema_extra={"secret": True},
+    )
+    nocodb_project_id: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_NOCODB_PROJECT_ID", "NOCODB_PROJECT_ID"),
+        description="The NocoDB base (project) holding the tables, by id or title "
+        "(NOCODB_PROJECT_ID).",
+    )
+    nocodb_conversations_table: str = Field(
+        "conversations",
+        validation_alias=AliasChoices(
+            "ANALYTICS_NOCODB_CONVERSATIONS_TABLE", "NOCODB_CONVERSATIONS_TABLE"
+        ),
+        description="NocoDB table of conversations, by title or id (NOCODB_CONVERSATIONS_TABLE).",
+    )
+    nocodb_messages_table: str = Field(
+        "messages",
+        validation_alias=AliasChoices("ANALYTICS_NOCODB_MESSAGES_TABLE", "NOCODB_MESSAGES_TABLE"),
+        description="NocoDB table of messages, by title or id (NOCODB_MESSAGES_TABLE).",
+    )
+    mochi_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_MOCHI_BASE_URL", "MOCHI_BASE_URL"),
+        description="Mochi deployment, e.g. https://app.mochi.example (MOCHI_BASE_URL).",
+    )
+    mochi_session_id: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_MOCHI_SESSION_ID", "MOCHI_SESSION_ID"),
+        description="Mochi's Django session cookie value, sent as sessionid (MOCHI_SESSION_ID).",
+        json_schema_extra={"secret": True},
+    )
+
     # ---- labeling (issue 4) ------------------------------------------------------------------
     llm_provider: str | None = Field(
         None,

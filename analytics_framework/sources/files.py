@@ -55,12 +55,19 @@ FORMATS = {
 TEXT_KINDS = {"csv": "CSV", "jsonl": "JSON Lines"}
 
 
-def parse_column_map(pairs: list[str] | None) -> dict[str, str]:
+def parse_column_map(
+    pairs: list[str] | None, known: set[str] | frozenset[str] | None = None
+) -> dict[str, str]:
     """Parse ``["sent_at=timestamp", …]`` into ``{"sent_at": "timestamp"}``.
+
+    Args:
+        pairs: the ``--column-map`` values.
+        known: the canonical names a source accepts (default: the files source's columns).
 
     Raises:
         ConfigurationError: a pair is not ``CANONICAL=YOURS`` or names an unknown column.
     """
+    names = sorted(known) if known is not None else REQUIRED + OPTIONAL
     mapping: dict[str, str] = {}
     for pair in pairs or []:
         canonical, sep, theirs = pair.partition("=")
@@ -70,10 +77,10 @@ def parse_column_map(pairs: list[str] | None) -> dict[str, str]:
                 f"--column-map {pair!r} is not CANONICAL=YOURS",
                 "write it like --column-map sent_at=timestamp",
             )
-        if canonical not in REQUIRED + OPTIONAL:
+        if canonical not in names:
             raise ConfigurationError(
                 f"--column-map names unknown column {canonical!r}",
-                f"use one of: {', '.join(REQUIRED + OPTIONAL)}",
+                f"use one of: {', '.join(names)}",
             )
         mapping[canonical] = theirs
     return mapping

@@ -24,6 +24,7 @@ from analytics_framework.storage.lake import Lake, Partition
 SORT_KEYS = {
     "conversations": ["started_at", "conversation_id"],
     "messages": ["conversation_id", "sent_at", "message_id"],
+    "stage_changes": ["conversation_id", "changed_at", "stage"],
 }
 """Row order inside a partition file, so the same content is always written the same way."""
 
@@ -120,7 +121,7 @@ class PartitionLoader:
         old = self.lake.read_partition(table, part)
         if old is not None and old.height:
             keep = old.join(new.select(UPSERT_KEY).unique(), on=UPSERT_KEY, how="anti")
-            new = pl.concat([keep, new.select(old.columns)], how="vertical_relaxed")
+            new = pl.concat([keep, new], how="diagonal_relaxed")  # columns added since kept
         self.lake.write_partition(table, part, new.sort(SORT_KEYS[table]))
         if table == "conversations" and self.track_moves:
             for cid in (
@@ -206,7 +207,7 @@ class PartitionLoader:
         for cid, y, m, d in rows:
             stale[Partition(y, m, d)].add(cid)
         for part, ids in sorted(stale.items()):
-            for table in ("conversations", "messages", "labels"):
+            for table in ("conversations", "messages", "labels", "stage_changes"):
                 old = self.lake.read_partition(table, part)
                 if old is None:
                     continue

@@ -179,8 +179,7 @@ class RunLock(_Heartbeating):
                 self.release()
             raise LakeError(
                 f"cannot create the lock file {self.path}: {exc.strerror or exc}",
-                "choose a writable place for the state: --state-file PATH or "
-                "ANALYTICS_STATE_DIR",
+                "choose a writable place for the state: --state-file PATH or ANALYTICS_STATE_DIR",
             ) from None
 
     def _enter(self) -> RunLock:

@@ -6,6 +6,8 @@ Collections (database ``MONGODB_DATABASE``, default ``conversation_analytics``):
   metrics (the ``conversations`` row), ``participants`` (customer, agents), and ``labels`` (the
   current label, set by the enrich stage);
 - ``conversation_messages``: one document per message, ``_id`` = message_id;
+- ``conversation_stage_changes``: one document per stage change of a lead (Mochi),
+  ``_id`` = conversation_id:changed_at:stage;
 - ``conversation_categories``: the labels history, one document per labeling,
   ``_id`` = conversation_id:config_hash:input_hash;
 - ``analytics_reports``: every computed report, ``_id`` = a hash of report + period + time zone +
@@ -38,6 +40,11 @@ CHUNK = 1000
 
 class MongoError(FatalError):
     """MongoDB could not be reached or refused a write."""
+
+
+def _stage_change_id(row: dict[str, Any]) -> str:
+    """Return the ``_id`` of a stage change: ``conversation_id:changed_at:stage``."""
+    return f"{row['conversation_id']}:{row['changed_at'].isoformat()}:{row['stage']}"
 
 
 def _reason(exc: Exception) -> str:
@@ -116,6 +123,10 @@ class MongoSink:
                 [("org_id", ASCENDING), ("sent_at", ASCENDING)],
             ],
             "conversation_categories": [[("conversation_id", ASCENDING)]],
+            "conversation_stage_changes": [
+                [("conversation_id", ASCENDING), ("changed_at", ASCENDING)],
+                [("org_id", ASCENDING), ("changed_at", ASCENDING)],
+            ],
             "analytics_reports": [
                 [("report", ASCENDING), ("period", ASCENDING), ("start_date", ASCENDING)]
             ],
@@ -145,8 +156,17 @@ class MongoSink:
             raise self._fail(exc, what) from None
         return done
 
-    def write_batch(self, conversations: pl.DataFrame, messages: pl.DataFrame) -> None:
-        """Upsert one batch's conversations and messages (labels already there are kept)."""
+    def write_batch(
+        self,
+        conversations: pl.DataFrame,
+        messages: pl.DataFrame,
+        stage_changes: pl.DataFrame | None = None,
+    ) -> None:
+        """Upsert one batch's conversations, messages and stage changes (labels are kept).
+
+        A stage change's ``_id`` is ``conversation_id:changed_at:stage``, so re-loading a lead
+        rewrites its history without duplicates.
+        """
         self._bulk(
             "conversation_analytics",
             (
@@ -177,6 +197,17 @@ class MongoSink:
             ),
             "writing messages",
         )
+        if stage_changes is not None and stage_changes.height:
+            self._bulk(
+                "conversation_stage_changes",
+                (
+                    ReplaceOne({"_id": _stage_change_id(r)}, r, upsert=True)
+                    for r in stage_changes.drop("year", "month", "day", strict=False).iter_rows(
+                        named=True
+                    )
+                ),
+                "writing stage changes",
+            )
 
     def write_labels(self, labels: pl.DataFrame) -> None:
         """Set each conversation's current label and add it to the labels history."""

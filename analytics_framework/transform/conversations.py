@@ -32,9 +32,18 @@ from analytics_framework.model import (
     ROLE_ORDER,
 )
 
-CONVERSATION_LEVEL_COLUMNS = ("conversation_status", "csat_rating", "conversation_attributes")
+CONVERSATION_LEVEL_COLUMNS = (
+    "conversation_status",
+    "csat_rating",
+    "conversation_attributes",
+    "conversation_customer_id",
+    "assigned_agent_id",
+    "stage",
+)
 """Optional columns a source may add to message rows to carry conversation-level facts; the
-last non-null value in a conversation wins. They are not part of the ``messages`` table."""
+last non-null value in a conversation wins. They are not part of the ``messages`` table.
+``conversation_customer_id`` (the source's own customer of record) replaces the customer id
+derived from the senders."""
 
 
 def order_messages(messages: pl.DataFrame) -> pl.DataFrame:
@@ -130,6 +139,15 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
             if "conversation_attributes" in extra
             else pl.lit(None)
         ),
+        customer_id=(
+            pl.coalesce(pl.col("conversation_customer_id"), pl.col("customer_id"))
+            if "conversation_customer_id" in extra
+            else pl.col("customer_id")
+        ),
+        assigned_agent_id=pl.col("assigned_agent_id")
+        if "assigned_agent_id" in extra
+        else pl.lit(None),
+        stage=pl.col("stage") if "stage" in extra else pl.lit(None),
     )
     return out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()]).sort(
         "started_at", "conversation_id"
