@@ -351,7 +351,15 @@ def dry_run(console: Console, s: RunSummary) -> None:
         rows.append(("first", f"publish what interrupted load {plan.recover_load} staged"))
     if plan.resume_after >= 0:
         rows.append(("resume", f"skip batches 1–{plan.resume_after + 1:,} (committed)"))
-    rows.append(("read", ShortPath("\n".join(plan.files)) if plan.files else "–"))
+    if plan.is_api:
+        since = f"changes after {plan.since.isoformat()}" if plan.since else "everything"
+        rows.append(("read", f"{since} from {plan.endpoint}"))
+        if plan.cursor is not None:
+            rows.append(("cursor", f"{plan.cursor.isoformat()} (minus --lookback)"))
+        if plan.resume_key:
+            rows.append(("resume", f"skip conversations up to {plan.resume_key} (committed)"))
+    else:
+        rows.append(("read", ShortPath("\n".join(plan.files)) if plan.files else "–"))
     if plan.unchanged:
         rows.append(("skip (unchanged)", ShortPath("\n".join(plan.unchanged))))
     if plan.cutoff is not None:

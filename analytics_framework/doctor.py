@@ -2,7 +2,8 @@
 
 Each check returns a :class:`Check` (name, ok, detail, seconds, fix). Secrets are never shown:
 a key is "present" or "missing", a URI's password is ``***``. Checks that need a service only
-run when it is configured; the LLM check makes a zero-cost call (listing models / getting one
+run when it is configured; API sources (NocoDB, Mochi) are checked when their server is set; the
+LLM check makes a zero-cost call (listing models / getting one
 model), never a generation.
 """
 
@@ -140,6 +141,9 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("MongoDB", True, "off (no MONGODB_URI)"))
 
+    # API sources whose server is configured: reachable, credentials accepted, tables found
+    checks.extend(source_checks(settings))
+
     # the LLM endpoint, with a zero-cost call
     if labeler_cls.uses_network:
         key_missing = any(c.name.endswith("API key") and not c.ok for c in checks)
@@ -164,4 +168,26 @@ def run_checks(settings: Settings) -> list[Check]:
             )
     else:
         checks.append(Check("labeler", True, "local (offline, nothing to reach)"))
+    return checks
+
+
+def source_checks(settings: Settings) -> list[Check]:
+    """Check every API source whose first required setting is set (NocoDB, Mochi).
+
+    Each makes the source's own cheap request (:meth:`ApiSource.check`): the server answers,
+    the token or cookie is accepted, and what the source reads exists.
+    """
+    from analytics_framework.sources import SOURCES
+    from analytics_framework.sources.api_source import ApiSource
+
+    checks = []
+    for cls in SOURCES.values():
+        if not (issubclass(cls, ApiSource) and cls.configured(settings)):
+            continue
+
+        def check(cls: type[ApiSource] = cls) -> str:
+            return cls(None, settings, {}).check()
+
+        needed = " / ".join(cls.settings_needed)
+        checks.append(_timed(cls.title, check, f"check {needed}"))
     return checks

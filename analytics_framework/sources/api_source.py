@@ -94,6 +94,7 @@ class ApiSource(Source):
 
     Class attributes:
         replication_key: the server field that tells what changed (for docs and messages).
+        title: the service's name, for ``doctor`` (``NocoDB``).
 
     Args:
         path: not used by API sources (None).
@@ -105,6 +106,14 @@ class ApiSource(Source):
 
     ordered: ClassVar[bool] = False
     replication_key: ClassVar[str] = "updated_at"
+    title: ClassVar[str] = "API"
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        """Whether the first of ``settings_needed`` (the server's URL) is set."""
+        if not cls.settings_needed:
+            return False
+        return bool(getattr(settings, cls.settings_needed[0].lower(), None))
 
     def __init__(
         self,

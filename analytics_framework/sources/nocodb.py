@@ -92,6 +92,7 @@ class NocoDBSource(ApiSource):
     option_names = frozenset({"column_map", "app_id", "io_workers"})
     settings_needed = ("NOCODB_BASE_URL", "NOCODB_API_TOKEN", "NOCODB_PROJECT_ID")
     replication_key = "UpdatedAt"
+    title = "NocoDB"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._tables: dict[str, _Table] | None = None
