@@ -3,13 +3,15 @@
 No business logic lives here: :mod:`analytics_framework.jobs` opens sources, lakes, state stores,
 sinks and locks. This is the one place that turns errors into words: :func:`guarded` makes an
 :class:`~analytics_framework.errors.AnalyticsError` one line on stderr naming the fix, with its
-exit code (2 usage, 1 failure, 75 locked, 130 stopped).
+exit code (2 usage, 1 failure, 75 locked, 130 stopped); anything else is a bug, shown as one
+line too (``ANALYTICS_DEBUG=1`` shows its traceback).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -115,6 +117,17 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             err.print(f"aborted; {ABORT_NOTICE}", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: one line, the traceback on request
+            if os.environ.get("ANALYTICS_DEBUG"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {first} — this is a bug; "
+                "re-run with ANALYTICS_DEBUG=1 to see the traceback, and report it",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
