@@ -104,7 +104,6 @@ class ThreadFile:
     """One ``message_N.json`` of a thread: a file of the folder, or a member of the zip."""
 
     thread: str
-    number: int
     record: str  # inbox/<thread>/message_N.json, the same in a folder and in a zip
     path: Path | None = None
     member: str | None = None
@@ -142,7 +141,7 @@ class MessengerSource(FileSource):
         ]
         for m, f, n in sorted(found, key=lambda x: (x[0][1], int(x[0][2]))):
             if m[3] == "json":
-                tf = ThreadFile(m[1], int(m[2]), f"inbox/{m[1]}/message_{m[2]}.json", f)
+                tf = ThreadFile(m[1], f"inbox/{m[1]}/message_{m[2]}.json", f)
                 self.threads.setdefault(m[1], []).append(tf if f else replace(tf, member=n))
         if not self.threads:
             html = " (it is in HTML format: ask Facebook for the JSON format)" if found else ""
@@ -247,19 +246,21 @@ class MessengerSource(FileSource):
                 people = self._read(open_file, files[0], participants_only=True)
                 names = [p.get("name") for p in people if isinstance(p, dict)]
                 counts.update({fix_mojibake(n) for n in names if isinstance(n, str)})
-        common = [n for n, c in counts.most_common() if c == len(self.threads)]
+        ranked = sorted(counts, key=lambda n: (-counts[n], n))  # ties by name: deterministic
+        common = [n for n in ranked if counts[n] == len(self.threads)]
         if given is not None:
             if counts and given not in counts:
                 raise ConfigurationError(
                     f"--page-name {excerpt(str(given))!r} is not a participant of any thread in "
                     f"{self.path}",
-                    f"pass the page's name as the export spells it "
-                    f"(the most frequent participant is {excerpt(counts.most_common(1)[0][0])!r})",
+                    "pass the page's name as the export spells it (most frequent participants: "
+                    + ", ".join(repr(excerpt(n, 30)) for n in ranked[:3])
+                    + ")",
                 )
             return str(given)
         if len(common) == 1:
             return common[0]
-        which = ", ".join(sorted(excerpt(n, 30) for n in common)[:3])
+        which = ", ".join(excerpt(n, 30) for n in common[:3])
         n = len(self.threads)
         found = (
             f"its only thread has {len(common)} participants"
@@ -290,7 +291,7 @@ class MessengerSource(FileSource):
                 row = {"thread": tf.thread, "_record": f"{tf.record} message {i}"}
                 row["_thread_attributes"] = thread_attributes
                 if not isinstance(msg, dict):
-                    rows.append(row | {UNREADABLE: "not a JSON object", "content": str(msg)})
+                    rows.append(row | {UNREADABLE: "not a JSON object", "content": json.dumps(msg)})
                     continue
                 msg = _fixed(msg)
                 sender, stamp, content = (msg.pop(k, None) for k in TEXT_FIELDS)
