@@ -103,12 +103,12 @@ def run_checks(settings: Settings) -> list[Check]:
         def duckdb_reader() -> str:
             import duckdb
 
-            from analytics_framework.reports.engine import _load_httpfs
+            from analytics_framework.storage.query import load_httpfs
             from analytics_framework.storage.s3 import open_lake
 
             con = duckdb.connect()
             try:
-                _load_httpfs(con, open_lake(settings.lake_uri, settings.s3_endpoint_url))
+                load_httpfs(con, open_lake(settings.lake_uri, settings.s3_endpoint_url))
             except Exception as exc:  # not fatal: reports fall back to pyarrow
                 return f"httpfs unavailable ({exc}); reports read S3 through pyarrow"
             finally:

@@ -38,11 +38,11 @@ from analytics_framework.faults import fail_point
 from analytics_framework.model import STAGE_CHANGE_SCHEMA
 from analytics_framework.planning import Plan, new_load_id, plan_collect
 from analytics_framework.prefetch import prefetch
-from analytics_framework.reports.engine import user_aggregates
 from analytics_framework.sources.base import REJECTED_SCHEMA, Source, SourceBatch
 from analytics_framework.storage.lake import Lake, Partition
 from analytics_framework.storage.loader import PartitionLoader
 from analytics_framework.storage.mongo import MongoSink
+from analytics_framework.storage.query import user_aggregates
 from analytics_framework.storage.state_store import S3StateStore, StateStore
 from analytics_framework.transform.conversations import (
     build_conversations,

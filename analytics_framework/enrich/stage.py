@@ -37,8 +37,8 @@ from analytics_framework.enrich.base import (
 )
 from analytics_framework.enrich.transcript import LabelRequest, build_requests
 from analytics_framework.model import LABEL_SCHEMA
-from analytics_framework.reports.engine import connect, day_filter, day_params
 from analytics_framework.storage.lake import Lake, Partition
+from analytics_framework.storage.query import connect, day_filter, day_params
 
 
 @dataclass

@@ -18,8 +18,8 @@ from collections import defaultdict
 
 import polars as pl
 
-from analytics_framework.reports.engine import connect
 from analytics_framework.storage.lake import Lake, Partition
+from analytics_framework.storage.query import connect
 
 SORT_KEYS = {
     "conversations": ["started_at", "conversation_id"],

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from analytics_cli.app import app
 from analytics_framework.faults import ENV_VAR, EXIT_CODE
-from analytics_framework.reports.engine import connect, day_filter, day_params
+from analytics_framework.storage.query import connect, day_filter, day_params
 from analytics_framework.storage.s3 import open_lake
 from tests.integration.conftest import database_name
 from tests.integration.services import start_mongo
