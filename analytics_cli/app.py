@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from analytics_cli import render
+from analytics_cli import render, report_view
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -226,7 +226,7 @@ def _report(
             ) from None
         err.print(f"report written to {output}", highlight=False)
     if fmt == "table":
-        render.report_table(out, result)
+        report_view.report_table(out, result)
     elif output is None and text:
         sys.stdout.write(text())
     if save:

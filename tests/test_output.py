@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
-from analytics_cli.render import HEADERS
+from analytics_framework.reports import get_report
 
 runner = CliRunner()
 
@@ -143,7 +143,8 @@ def test_run_summary_and_org_report_fit_80_columns_with_every_column(in_tmp, mon
     )["rows"][0]
     for column in columns:
         if column != "metric_version":
-            assert HEADERS.get(column, column) in table, f"column {column} is missing"
+            label = get_report("overview").column(column).label
+            assert label in table, f"column {column} ({label}) is missing"
     assert_fits(table, 80)
     assert "AppleSupport" in table and "left out" not in table
 
@@ -152,7 +153,7 @@ def test_topics_by_org_fit_or_say_what_was_left_out(in_tmp, monkeypatch, fractio
     lake = ("--lake", fractional_lake)
     monkeypatch.setenv("COLUMNS", "80")
     table = invoke("report", "topics", "--period", "monthly", "--by", "org", *lake).stdout
-    for header in ("period", "org_id", "dimension", "rank", "value", "conversations", "share %"):
+    for header in ("period", "org", "dimension", "rank", "value", "conversations", "share %"):
         assert header in table
     assert_fits(table, 80)
 

@@ -1,23 +1,17 @@
-"""Report registry: every report, by name. ``analytics report NAME`` reads its choices here."""
+"""Report registry: every report, by name. ``analytics report NAME`` reads its choices here.
+
+Each report is declared in :mod:`analytics_framework.reports.catalog` (its SQL file, columns with
+units, options, look-ahead) and run by :func:`~analytics_framework.reports.engine.run_report`.
+"""
 
 from __future__ import annotations
 
 from analytics_framework.errors import UnknownNameError
-from analytics_framework.reports.engine import Report, ReportResult, run_report
+from analytics_framework.reports.catalog import CATALOG
+from analytics_framework.reports.engine import ReportResult, run_report
+from analytics_framework.reports.spec import Column, Option, Report
 
-REPORTS: dict[str, Report] = {
-    "overview": Report(
-        name="overview",
-        sql_file="overview.sql",
-        description="volume, unanswered, FRT, response time, CSAT, predicted CSAT, "
-        "resolution, FCR, sentiment",
-    ),
-    "topics": Report(
-        name="topics",
-        sql_file="topics.sql",
-        description="top topics, intents and objections with counts and shares",
-    ),
-}
+REPORTS: dict[str, Report] = {r.name: r for r in CATALOG}
 
 
 def get_report(name: str) -> Report:
@@ -30,8 +24,8 @@ def get_report(name: str) -> Report:
         return REPORTS[name]
     except KeyError:
         raise UnknownNameError(
-            f"unknown report {name!r}", f"use one of: {', '.join(sorted(REPORTS))}"
+            f"unknown report {name!r}", f"use one of: {', '.join(REPORTS)}"
         ) from None
 
 
-__all__ = ["REPORTS", "Report", "ReportResult", "get_report", "run_report"]
+__all__ = ["REPORTS", "Column", "Option", "Report", "ReportResult", "get_report", "run_report"]

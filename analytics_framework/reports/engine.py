@@ -36,7 +36,6 @@ import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 import duckdb
@@ -44,6 +43,7 @@ import duckdb
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import METRIC_VERSION
+from analytics_framework.reports.spec import Column, Report
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.query import connect, day_filter, day_params
 
@@ -53,6 +53,7 @@ PERIOD_UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
 """Report periods → DuckDB ``date_trunc`` units (weeks start on Monday, ISO 8601)."""
 
 GROUPINGS = {None: "period", "org": "period, org_id"}
+"""SQL grouping keys per ``--by``; another ``--by X`` groups by ``period, X``."""
 
 PRECISION = {"_s": 3, "_pct": 2}
 """Decimals kept per column-name suffix: durations (``*_s``, seconds) to the millisecond,
@@ -70,11 +71,12 @@ def decimals_for(column: str) -> int:
     return OTHER_PRECISION
 
 
-def round_value(column: str, value: Any) -> Any:
+def round_value(column: str, value: Any, places: int | None = None) -> Any:
     """Round one report value to its column's precision; non-floats are returned unchanged.
 
     Args:
         column: the column's name (its suffix picks the precision, :func:`decimals_for`).
+        places: decimals to keep instead (from the column's declared unit).
         value: the value from DuckDB: a float or ``Decimal`` is rounded (and returned as a
             float), anything else (ints, strings, dates, None) passes through.
 
@@ -83,21 +85,8 @@ def round_value(column: str, value: Any) -> Any:
     """
     if isinstance(value, bool) or not isinstance(value, float | Decimal):
         return value
-    return round(float(value), decimals_for(column)) + 0.0
-
-
-@dataclass(frozen=True)
-class Report:
-    """A named report: its SQL file and a one-line description."""
-
-    name: str
-    sql_file: str
-    description: str
-
-    def sql(self) -> str:
-        """Return the report's SQL text, from the package."""
-        sql_dir = resources.files("analytics_framework.reports").joinpath("sql")
-        return sql_dir.joinpath(self.sql_file).read_text()
+    keep = decimals_for(column) if places is None else places
+    return round(float(value), keep) + 0.0
 
 
 @dataclass
@@ -117,10 +106,33 @@ class ReportResult:
     columns: list[str]
     rows: list[dict[str, Any]]
     metric_version: int = METRIC_VERSION
+    spec: Report | None = None
 
     def __post_init__(self) -> None:
-        """Round every float once, by column kind (:data:`PRECISION`), for every output."""
-        self.rows = [{k: round_value(k, v) for k, v in row.items()} for row in self.rows]
+        """Round every float once, by its column's unit (or name), for every output."""
+        places = {c: self._decimals(c) for c in self.columns}
+        self.rows = [
+            {k: round_value(k, v, places.get(k)) for k, v in row.items()} for row in self.rows
+        ]
+
+    def _decimals(self, column: str) -> int:
+        if self.spec is not None:
+            declared = self.spec.column(column)
+            if declared.decimals is not None:
+                return declared.decimals
+        return decimals_for(column)
+
+    def column(self, name: str) -> Column:
+        """Return the display metadata of column ``name`` (label, unit, section)."""
+        if self.spec is not None:
+            return self.spec.column(name)
+        return Column(name, name)
+
+    @property
+    def keys(self) -> list[str]:
+        """The columns that identify a row and are present in this result."""
+        declared = self.spec.keys if self.spec is not None else ("period", "org_id")
+        return [c for c in declared if c in self.columns]
 
     def to_json(self) -> str:
         """Return the report as a JSON document carrying the metric-definition version."""
@@ -154,6 +166,7 @@ def run_report(
     org: str | None = None,
     by: str | None = None,
     timezone: str = "UTC",
+    options: dict[str, Any] | None = None,
 ) -> ReportResult:
     """Compute ``report`` over ``lake``.
 
@@ -164,27 +177,40 @@ def run_report(
         start: first day included, in ``timezone`` (conversations by start time), or None.
         end: first day excluded (half-open range), or None.
         org: only this org (brand / page / app), or None for all.
-        by: ``org`` for one row per period and org, or None.
+        by: a grouping the report accepts (``org``: one row per period and org), or None.
         timezone: IANA zone in which days, weeks and months are cut.
+        options: the report's own options (:attr:`Report.options`), by name; missing ones take
+            their defaults. They reach the SQL as parameters ``$name``.
 
     Returns:
         The :class:`ReportResult`.
 
     Raises:
-        ConfigurationError: unknown period or grouping.
-        LakeError: the lake is empty or unreadable.
+        ConfigurationError: unknown period, grouping or option value.
+        LakeError: the lake is empty or unreadable, or lacks a table the report needs.
     """
     if period not in PERIOD_UNITS:
         raise ConfigurationError(
             f"unknown period {period!r}", f"use one of: {', '.join(PERIOD_UNITS)}"
         )
-    if by not in GROUPINGS:
-        raise ConfigurationError(f"unknown --by {by!r}", "use --by org, or leave it out")
-    keys = GROUPINGS[by]
+    if by is not None and by not in report.by:
+        choices = " or ".join(f"--by {b}" for b in report.by) or "no --by"
+        raise ConfigurationError(
+            f"report {report.name} has no --by {by!r}", f"use {choices}, or leave it out"
+        )
+    values = _option_values(report, options or {})
+    for table in report.requires:
+        if not lake.exists(table):
+            raise LakeError(
+                f"report {report.name} needs {table} and the lake at {lake.uri} has none",
+                REQUIRES_FIX.get(table, "collect data that has it first"),
+            )
+    grouping = GROUPINGS.get(by, "period, " + str(by))
     sql = report.sql().format(
         unit=PERIOD_UNITS[period],
-        keys=keys,
+        keys=grouping,
         org_expr="org_id" if by == "org" else "CAST(NULL AS VARCHAR)",
+        by=by or "",
         metric_version=METRIC_VERSION,
         days=day_filter("conversations", "first", "last"),
         days_ahead=day_filter("", "first", "ahead"),
@@ -197,7 +223,8 @@ def run_report(
         "org": org,
         **day_params("first", None if start is None else start - timedelta(days=1)),
         **day_params("last", None if end is None else end + timedelta(days=1)),
-        **day_params("ahead", None if end is None else end + timedelta(days=9)),
+        **day_params("ahead", None if end is None else end + timedelta(days=report.lookahead_days)),
+        **values,
     }
     params = {k: v for k, v in params.items() if f"${k}" in sql}
     con = connect(lake)
@@ -213,7 +240,9 @@ def run_report(
     finally:
         con.close()
     for row in rows:
-        row["period"] = row["period"].isoformat() if row.get("period") else None
+        for key, value in row.items():
+            if isinstance(value, date):
+                row[key] = value.isoformat()
     return ReportResult(
         report=report.name,
         period=period,
@@ -223,7 +252,43 @@ def run_report(
             "end_date": end.isoformat() if end else None,
             "org": org,
             "by": by,
+            **{k: v for k, v in values.items() if k in {o.name for o in report.options}},
         },
         columns=columns,
         rows=rows,
+        spec=report,
     )
+
+
+REQUIRES_FIX = {
+    "labels": "label the lake first: analytics enrich (or collect without --no-enrich)",
+    "stage_changes": "stages come from Mochi: analytics collect --source mochi",
+}
+"""What to run when a report needs a table the lake lacks."""
+
+
+def _option_values(report: Report, given: dict[str, Any]) -> dict[str, Any]:
+    """Return every option of ``report``: the given values, else the defaults; checked.
+
+    Raises:
+        ConfigurationError: an option the report does not take, or a value not in its choices.
+    """
+    known = {o.name: o for o in report.options}
+    unknown = [k for k, v in given.items() if v is not None and k not in known]
+    if unknown:
+        flag = "--" + unknown[0].replace("_", "-")
+        takes = ", ".join("--" + o.replace("_", "-") for o in known) or "no options of its own"
+        raise ConfigurationError(
+            f"report {report.name} does not take {flag}", f"it takes {takes}; drop it"
+        )
+    values = {}
+    for name, option in known.items():
+        value = given.get(name)
+        value = option.default if value is None else value
+        if option.choices is not None and value not in option.choices:
+            raise ConfigurationError(
+                f"--{name.replace('_', '-')} {value!r} is not one report {report.name} knows",
+                f"use one of: {', '.join(map(str, option.choices))}",
+            )
+        values[name] = value
+    return values

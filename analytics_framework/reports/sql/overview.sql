@@ -1,6 +1,8 @@
 -- overview: volume, unanswered, first response time, response time and quality (surveyed CSAT,
 -- predicted CSAT, resolution rate, FCR, sentiment) per period (and org).
 -- Metric definitions v1 (DESIGN.md):
+--   reply_rate_pct      conversations with at least one human reply / conversations x 100
+--   resolution_*_s      last - first message of conversations resolved (source or labeler)
 --   csat_pct            surveyed ratings 4-5 / all surveyed ratings x 100 (source csat_rating)
 --   predicted_csat_pct  labeled conversations with predicted satisfaction 4-5 / labeled x 100
 --   resolution_pct      resolved / conversations whose resolution is known x 100; resolved =
@@ -38,6 +40,9 @@ c AS (
         customer_id,
         message_count,
         customer_messages,
+        agent_messages,
+        conversations.started_at,
+        conversations.ended_at,
         first_response_s,
         response_times_s,
         csat_rating,
@@ -71,6 +76,7 @@ per_conversation AS (
         count(DISTINCT customer_id) AS customers,
         count(*) FILTER (WHERE customer_messages > 0 AND first_response_s IS NULL) AS unanswered,
         count(first_response_s) AS answered,
+        100.0 * count(*) FILTER (WHERE agent_messages > 0) / count(*) AS reply_rate_pct,
         avg(CAST(first_response_s AS DECIMAL(18, 6))) AS frt_mean_s,
         quantile_cont(first_response_s, 0.5) AS frt_median_s,
         quantile_cont(first_response_s, 0.9) AS frt_p90_s,
@@ -79,6 +85,12 @@ per_conversation AS (
         count(satisfaction) AS labeled,
         100.0 * count(*) FILTER (WHERE satisfaction >= 4) / nullif(count(satisfaction), 0)
             AS predicted_csat_pct,
+        quantile_cont(
+            CASE WHEN resolved THEN date_diff('microsecond', started_at, ended_at) / 1e6 END, 0.5
+        ) AS resolution_median_s,
+        quantile_cont(
+            CASE WHEN resolved THEN date_diff('microsecond', started_at, ended_at) / 1e6 END, 0.9
+        ) AS resolution_p90_s,
         100.0 * count(*) FILTER (WHERE resolved) / nullif(count(resolved), 0) AS resolution_pct,
         100.0 * count(*) FILTER (WHERE resolved AND one_contact) / nullif(count(resolved), 0)
             AS fcr_pct,
@@ -104,9 +116,10 @@ per_reply AS (
 )
 SELECT
     {keys},
-    conversations, messages, customers, unanswered, answered,
+    conversations, messages, customers, unanswered, answered, reply_rate_pct,
     frt_mean_s, frt_median_s, frt_p90_s,
     coalesce(replies, 0) AS replies, response_mean_s, response_median_s, response_p90_s,
+    resolution_median_s, resolution_p90_s,
     csat_pct, labeled, predicted_csat_pct, resolution_pct, fcr_pct,
     sentiment_mean, positive_pct, neutral_pct, negative_pct,
     {metric_version} AS metric_version
