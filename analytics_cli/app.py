@@ -230,9 +230,8 @@ def _report(
     elif output is None and text:
         sys.stdout.write(text())
     if save:
-        sink = jobs.save_report(settings, result)
-        if sink is not None:
-            err.print(f"report saved to {sink.where}", highlight=False)
+        for where in jobs.save_report(settings, result):
+            err.print(f"report saved to {where}", highlight=False)
     return result
 
 
@@ -337,14 +336,19 @@ def report(
     timezone: TzOpt = None,
     save: Annotated[
         bool,
-        typer.Option("--save", help="Also store the report in MongoDB (analytics_reports)."),
+        typer.Option(
+            "--save",
+            help="Also store the report: <lake>/reports/<name>/<period>/ and MongoDB "
+            "analytics_reports (when configured), replacing the same report and filters.",
+        ),
     ] = False,
     mongodb_uri: MongoUriOpt = None,
 ) -> None:
     r"""Compute a report over the lake with DuckDB.
 
-    Reading a report touches only the lake; --save also stores it in MongoDB (when
-    MONGODB_URI or --mongodb-uri is set), replacing the same report, period and filters.
+    Reading a report writes nothing; --save stores it in the lake (reports/<name>/<period>/)
+    and in MongoDB when MONGODB_URI or --mongodb-uri is set, replacing the same report,
+    period and filters.
 
     \b
     Arguments:

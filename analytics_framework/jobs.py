@@ -8,7 +8,8 @@ what comes back; a library user calls the same functions.
 - :func:`collect_job` — one collect of a pipeline (``analytics collect``), under its lock;
 - :func:`enrich_job` — label what needs labels in a lake (``analytics enrich``), under the
   lake's labeling lock;
-- :func:`report_job` — compute a report; :func:`save_report` stores one in MongoDB.
+- :func:`report_job` — compute a report; :func:`save_report` stores one in the lake's
+  ``reports/`` and in MongoDB.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from analytics_framework.settings import Settings
 from analytics_framework.sources import get_source
 from analytics_framework.storage.lake import Partition
 from analytics_framework.storage.lock import RunLock
-from analytics_framework.storage.mongo import MongoSink, open_mongo
+from analytics_framework.storage.mongo import open_mongo
 from analytics_framework.storage.s3 import open_lake
 from analytics_framework.storage.state_store import (
     S3StateStore,
@@ -279,19 +280,30 @@ def report_job(
     )
 
 
-def save_report(settings: Settings, result: ReportResult) -> MongoSink | None:
-    """Store ``result`` in MongoDB's ``analytics_reports`` (replacing the same report).
+def save_report(settings: Settings, result: ReportResult) -> list[str]:
+    """Store ``result``, replacing the same report, period, zone and filters.
 
-    Returns the (closed) sink, or None when no MongoDB is configured.
+    It goes to the lake as ``<lake>/reports/<name>/<period>/<key>.parquet`` (the rows, each with
+    the report's name, zone and filters; :attr:`ReportResult.key`), as the Framework keeps
+    ``analytics_reports/daily|weekly|monthly`` on S3, and to MongoDB's ``analytics_reports``
+    when a URI is configured.
+
+    Returns:
+        Where it was stored, for the user.
 
     Raises:
-        MongoError: MongoDB cannot be reached or refused the write.
+        LakeError: the lake cannot be written.
+        MongoError: MongoDB cannot be reached or refused the write (the lake copy is kept).
     """
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    path = lake.path("reports", result.report, result.period, f"{result.key}.parquet")
+    lake.write_parquet(path, result.to_frame())
+    where = [path if lake.is_s3 else str(Path(path))]
     sink = open_mongo(settings, True)
-    if sink is None:
-        return None
-    try:
-        sink.write_report(json.loads(result.to_json()))
-    finally:
-        sink.close()
-    return sink
+    if sink is not None:
+        try:
+            sink.write_report(json.loads(result.to_json()))
+        finally:
+            sink.close()
+        where.append(sink.where)
+    return where

@@ -30,6 +30,7 @@ DuckDB's thread count or the order in which its threads finish. Two things make 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -39,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
@@ -145,6 +147,28 @@ class ReportResult:
             "rows": self.rows,
         }
         return json.dumps(doc, indent=2, default=str) + "\n"
+
+    @property
+    def key(self) -> str:
+        """A hash of (report, period, zone, filters), naming the stored copy it replaces."""
+        ident = {
+            "report": self.report,
+            "period": self.period,
+            "timezone": self.timezone,
+            "filters": self.filters,
+        }
+        blob = json.dumps(ident, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_frame(self) -> pl.DataFrame:
+        """Return the rows as a frame, each row carrying the report's name, zone and filters."""
+        frame = pl.DataFrame(self.rows, schema=self.columns, orient="row", infer_schema_length=None)
+        return frame.with_columns(
+            report=pl.lit(self.report),
+            report_period=pl.lit(self.period),
+            timezone=pl.lit(self.timezone),
+            filters=pl.lit(json.dumps(self.filters, sort_keys=True, default=str)),
+        )
 
     def to_csv(self) -> str:
         """Return the report as CSV; every row carries ``metric_version``."""

@@ -7,12 +7,20 @@ from analytics_framework.sources.base import Source, SourceBatch
 from analytics_framework.sources.facebook import FacebookSource
 from analytics_framework.sources.files import FilesSource
 from analytics_framework.sources.messenger import MessengerSource
+from analytics_framework.sources.mochi import MochiSource
 from analytics_framework.sources.nocodb import NocoDBSource
 from analytics_framework.sources.twcs import TwcsSource
 
 SOURCES: dict[str, type[Source]] = {
     cls.name: cls
-    for cls in (TwcsSource, FacebookSource, FilesSource, MessengerSource, NocoDBSource)
+    for cls in (
+        TwcsSource,
+        FacebookSource,
+        FilesSource,
+        MessengerSource,
+        NocoDBSource,
+        MochiSource,
+    )
 }
 
 

@@ -463,8 +463,13 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _join(*filters: str | None) -> str:
+    """Return ``filters`` and-ed, grouping only the compound ones.
+
+    A single condition is not wrapped again: NocoDB (0.301.3) answers 422 "Invalid filter
+    format" to ``((a,eq,x))~and(...)``, while ``(a,eq,x)~and((b)~or(c))`` is fine.
+    """
     parts = [f for f in filters if f]
-    return "~and".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
+    return "~and".join(p if "~" not in p else f"({p})" for p in parts)
 
 
 def _in(column: str, values: list[str]) -> str:

@@ -1,0 +1,74 @@
+"""The report layer: declarations drive options, rounding and rendering; --save stores reports."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+from typer.testing import CliRunner
+
+from analytics_cli.app import app
+from analytics_framework.reports import REPORTS, get_report
+from analytics_framework.reports.catalog import CATALOG
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_every_report_declares_each_output_column_with_a_unit():
+    for report in CATALOG:
+        assert report.example.startswith("analytics report"), report.name
+        names = [c.name for c in report.columns]
+        assert len(names) == len(set(names)), report.name
+        for c in report.columns:
+            assert c.unit in ("seconds", "percent", "ratio", "count", "text", "date"), c
+            assert c.name in report.keys or c.section or c.name == "metric_version", c
+    assert list(REPORTS) == [r.name for r in CATALOG]
+
+
+def test_reading_writes_nothing_and_save_replaces_the_same_report(in_tmp):
+    assert invoke("collect", "--no-enrich").exit_code == 0
+    assert invoke("report", "--period", "monthly").exit_code == 0
+    assert not (in_tmp / "lake" / "reports").exists()
+    for _ in range(2):
+        saved = invoke("report", "--period", "monthly", "--save", "--format", "json")
+        assert saved.exit_code == 0, saved.output
+    files = sorted((in_tmp / "lake" / "reports" / "overview" / "monthly").glob("*.parquet"))
+    assert len(files) == 1  # the same report, period and filters: replaced, not added
+    stored = pl.read_parquet(files[0])
+    printed = json.loads(saved.stdout)["rows"]
+    assert stored.height == len(printed) == 7
+    assert stored.filter(pl.col("period") == "2017-10-01")["conversations"].item() == 1035
+    assert set(stored["report"]) == {"overview"}
+    other = invoke("report", "--period", "monthly", "--org", "AppleSupport", "--save")
+    assert other.exit_code == 0
+    assert len(list(files[0].parent.glob("*.parquet"))) == 2  # other filters: another copy
+
+
+def test_run_saves_its_report(in_tmp):
+    assert invoke("run", "--no-enrich").exit_code == 0
+    assert list((in_tmp / "lake" / "reports" / "overview" / "monthly").glob("*.parquet"))
+
+
+def test_options_and_groupings_a_report_does_not_take_are_one_line(in_tmp):
+    assert invoke("collect", "--no-enrich").exit_code == 0
+    result = invoke("report", "topics", "--by", "assignment")
+    assert result.exit_code == 2 and "has no --by 'assignment'" in result.stderr
+    unknown = invoke("report", "nope")
+    assert unknown.exit_code == 2 and "overview" in unknown.stderr
+
+
+def test_floats_round_by_their_declared_unit(in_tmp):
+    assert invoke("collect", "--no-enrich").exit_code == 0
+    rows = json.loads(invoke("report", "--period", "monthly", "--format", "json").stdout)["rows"]
+    spec = get_report("overview")
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, float):
+                places = spec.column(name).decimals
+                assert round(value, places) == value, (name, value)
+    october = next(r for r in rows if r["period"] == "2017-10-01")
+    assert october["reply_rate_pct"] == 100.0 and october["answered"] == 1034  # 1 reply, no FRT
