@@ -27,8 +27,10 @@ from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
     BatchOpt,
+    BusinessHoursOpt,
     ByOpt,
     ColumnMapOpt,
+    CompareOpt,
     DryRunOpt,
     EndOpt,
     EnrichWaitOpt,
@@ -36,8 +38,10 @@ from analytics_cli.options import (
     ForceReprocessOpt,
     FormatOpt,
     FullRefreshOpt,
+    HolidaysOpt,
     IoWorkersOpt,
     LakeOpt,
+    LimitOpt,
     LookbackOpt,
     MongoUriOpt,
     NoEnrichOpt,
@@ -46,11 +50,13 @@ from analytics_cli.options import (
     OutputOpt,
     PageNameOpt,
     PeriodOpt,
+    PowerThresholdOpt,
     ProviderOpt,
     ReadS3StateOpt,
     ResumeOpt,
     RpsOpt,
     S3StateOpt,
+    SortOpt,
     SourceNameOpt,
     StartOpt,
     StateFileOpt,
@@ -208,12 +214,20 @@ def _report(
     fmt: str,
     output: Path | None,
     save: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> ReportResult:
     """Compute a report, print or write it, then store it in MongoDB when ``save`` is set."""
     if fmt not in FORMATS:
         raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     result = jobs.report_job(
-        settings, name, period=period, start=days[0], end=days[1], org=org, by=by
+        settings,
+        name,
+        period=period,
+        start=days[0],
+        end=days[1],
+        org=org,
+        by=by,
+        options={k: v for k, v in (options or {}).items() if v is not None},
     )
     text = {"json": result.to_json, "csv": result.to_csv}.get(fmt)
     if output is not None:
@@ -343,6 +357,12 @@ def report(
         ),
     ] = False,
     mongodb_uri: MongoUriOpt = None,
+    compare: CompareOpt = None,
+    limit: LimitOpt = None,
+    sort: SortOpt = None,
+    power_threshold: PowerThresholdOpt = None,
+    business_hours: BusinessHoursOpt = None,
+    holidays: HolidaysOpt = None,
 ) -> None:
     r"""Compute a report over the lake with DuckDB.
 
@@ -359,7 +379,17 @@ def report(
       analytics report --period weekly --by org --format csv --output weekly.csv
     """
     settings = load_settings(lake_uri=lake, timezone=timezone, mongodb_uri=mongodb_uri)
-    _report(settings, name, period, _days(start_date, end_date), org, by, fmt, output, save)
+    options = {
+        "compare": compare,
+        "limit": limit,
+        "sort": sort,
+        "power_threshold": power_threshold,
+        "business_hours": business_hours,
+        "holidays": str(holidays) if holidays else None,
+    }
+    _report(
+        settings, name, period, _days(start_date, end_date), org, by, fmt, output, save, options
+    )
 
 
 report.__doc__ = (report.__doc__ or "").replace("REPORT_NAMES", ", ".join(REPORTS))

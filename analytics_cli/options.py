@@ -221,3 +221,47 @@ ReadS3StateOpt = Annotated[
 SourceNameOpt = Annotated[
     str, typer.Option("--source", metavar="NAME", help="The pipeline's source.")
 ]
+
+# ---- a report's own options (each report takes some; the others are refused in one line) ----
+CompareOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compare",
+        metavar="previous",
+        help="overview: add each metric's previous-period value and its change.",
+    ),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", metavar="N", min=1, help="agents, leaderboard: rows shown."),
+]
+SortOpt = Annotated[
+    str | None,
+    typer.Option("--sort", metavar="COLUMN", help="agents, leaderboard: the column ranked by."),
+]
+PowerThresholdOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--power-threshold",
+        metavar="N",
+        min=1,
+        help="retention: conversations in the range that make a power user." + default_text("10"),
+    ),
+]
+BusinessHoursOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--business-hours",
+        metavar="SPEC",
+        help='overview, agents: add business-time FRT and response time, e.g. "Mon-Fri '
+        '09:00-17:00" (in --timezone).',
+    ),
+]
+HolidaysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--holidays",
+        metavar="FILE",
+        help="with --business-hours: a file of YYYY-MM-DD days that count as closed.",
+    ),
+]

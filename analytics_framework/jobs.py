@@ -260,8 +260,12 @@ def report_job(
     end: date | None = None,
     org: str | None = None,
     by: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> ReportResult:
     """Compute report ``name`` over the settings' lake; reading touches nothing but the lake.
+
+    ``options`` are the report's own (``limit``, ``sort``, ``compare`` …), checked against its
+    declaration.
 
     Raises:
         UnknownNameError / ConfigurationError: unknown report, period or grouping.
@@ -277,6 +281,7 @@ def report_job(
         org=org,
         by=by,
         timezone=settings.timezone,
+        options=options,
     )
 
 

@@ -61,6 +61,20 @@ replies (DESIGN.md: "a report's average is over replies"). ``assigned_agent_id``
 is assigned to (Mochi's setter, NocoDB's column), which is not always who wrote; ``stage`` the
 lead's current stage (Mochi)."""
 
+REPLY_SCHEMA: dict[str, pl.DataType] = {
+    "conversation_id": pl.String(),
+    "source": pl.String(),
+    "org_id": pl.String(),
+    "agent_id": pl.String(),
+    "waiting_since": TS,
+    "replied_at": TS,
+    "response_s": pl.Float64(),
+    "is_first": pl.Boolean(),
+}
+"""``replies``: one row per human reply that answered waiting customer messages (the response
+times of ``conversations.response_times_s``, with who replied and when); ``is_first`` marks the
+reply that gave the conversation its first response time. Partitioned like its conversation."""
+
 STAGE_CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),
     "source": pl.String(),

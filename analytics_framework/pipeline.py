@@ -46,6 +46,7 @@ from analytics_framework.storage.query import user_aggregates
 from analytics_framework.storage.state_store import S3StateStore, StateStore
 from analytics_framework.transform.conversations import (
     build_conversations,
+    build_replies,
     canonical_messages,
     with_partition,
 )
@@ -476,8 +477,17 @@ def _load_batch(
         )
         rejected = pl.concat([rejected, dups.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
         stages = _stage_changes(batch, conv)
+        replies = build_replies(msgs).join(
+            conv.select("conversation_id", "year", "month", "day"), on="conversation_id"
+        )
         touched = loader.stage(
-            batch.seq, {"conversations": conv, "messages": msgs, "stage_changes": stages}
+            batch.seq,
+            {
+                "conversations": conv,
+                "messages": msgs,
+                "replies": replies,
+                "stage_changes": stages,
+            },
         )
         if sink is not None and conv.height:
             sink.write_batch(conv, msgs, stages)

@@ -72,3 +72,19 @@ def test_floats_round_by_their_declared_unit(in_tmp):
                 assert round(value, places) == value, (name, value)
     october = next(r for r in rows if r["period"] == "2017-10-01")
     assert october["reply_rate_pct"] == 100.0 and october["answered"] == 1034  # 1 reply, no FRT
+
+
+def test_compare_previous_adds_the_previous_value_and_the_change(in_tmp):
+    assert invoke("collect", "--no-enrich").exit_code == 0
+    out = invoke("report", "--period", "monthly", "--compare", "previous", "--format", "json")
+    assert out.exit_code == 0, out.output
+    rows = {r["period"]: r for r in json.loads(out.stdout)["rows"]}
+    nov, oct_ = rows["2017-11-01"], rows["2017-10-01"]
+    assert nov["conversations_prev"] == 1035 and oct_["conversations_prev"] == 3  # Sep: 3
+    assert nov["conversations_change_pct"] == round((262 - 1035) / 1035 * 100, 2)  # -74.69
+    assert nov["reply_rate_pct_change"] == 0.0  # a rate changes in points: 100 -> 100
+    # a month whose previous month has no conversations has no previous value
+    assert rows["2016-08-01"]["conversations_prev"] is None
+    assert rows["2011-08-01"]["conversations_change_pct"] is None
+    table = invoke("report", "--period", "monthly", "--compare", "previous").stdout
+    assert "compare" in table and "conversations Δ%" in table

@@ -6,7 +6,14 @@ in :data:`CATALOG`; the CLI's ``report NAME`` choices, the renderers and the doc
 
 from __future__ import annotations
 
-from analytics_framework.reports.spec import Column, Report
+from analytics_framework.reports.spec import Column, Option, Report
+
+COMPARE = Option(
+    "compare",
+    None,
+    "previous: add each metric's previous-period value and its change",
+    choices=(None, "previous"),
+)
 
 PERIOD = Column("period", "period", "date", description="first day of the period (ISO date)")
 ORG = Column("org_id", "org", "text", description="organisation, brand, page or app")
@@ -24,6 +31,7 @@ OVERVIEW = Report(
     "predicted CSAT, resolution, FCR, sentiment",
     keys=("period", "org_id"),
     lookahead_days=9,  # FCR looks 7 days past a conversation's start, plus zone slack
+    options=(COMPARE,),
     example="analytics report overview --period weekly --by org --format csv --output weekly.csv",
     columns=(
         PERIOD,
@@ -75,5 +83,20 @@ TOPICS = Report(
     ),
 )
 
-CATALOG: tuple[Report, ...] = (OVERVIEW, TOPICS)
-"""Every report, in the order ``--help`` lists them."""
+def _catalog() -> tuple[Report, ...]:
+    from analytics_framework.reports.defs import (
+        activity,
+        agents,
+        engagement,
+        funnel,
+        intents,
+        leaderboard,
+        retention,
+    )
+
+    more = (agents, activity, retention, funnel, leaderboard, intents, engagement)
+    return (OVERVIEW, TOPICS, *(m.REPORT for m in more if m.REPORT is not None))
+
+
+CATALOG: tuple[Report, ...] = _catalog()
+"""Every report, in the order ``--help`` lists them (``reports/defs/`` holds one module each)."""

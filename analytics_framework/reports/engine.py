@@ -34,7 +34,7 @@ import hashlib
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -109,6 +109,7 @@ class ReportResult:
     rows: list[dict[str, Any]]
     metric_version: int = METRIC_VERSION
     spec: Report | None = None
+    derived: dict[str, Column] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Round every float once, by its column's unit (or name), for every output."""
@@ -118,6 +119,8 @@ class ReportResult:
         ]
 
     def _decimals(self, column: str) -> int:
+        if column in self.derived and self.derived[column].decimals is not None:
+            return self.derived[column].decimals  # type: ignore[return-value]
         if self.spec is not None:
             declared = self.spec.column(column)
             if declared.decimals is not None:
@@ -126,6 +129,8 @@ class ReportResult:
 
     def column(self, name: str) -> Column:
         """Return the display metadata of column ``name`` (label, unit, section)."""
+        if name in self.derived:
+            return self.derived[name]
         if self.spec is not None:
             return self.spec.column(name)
         return Column(name, name)
@@ -267,6 +272,9 @@ def run_report(
         for key, value in row.items():
             if isinstance(value, date):
                 row[key] = value.isoformat()
+    derived: dict[str, Column] = {}
+    if values.get("compare") == "previous":
+        columns, rows, derived = compare_previous(report, period, columns, rows)
     return ReportResult(
         report=report.name,
         period=period,
@@ -281,6 +289,7 @@ def run_report(
         columns=columns,
         rows=rows,
         spec=report,
+        derived=derived,
     )
 
 
@@ -316,3 +325,80 @@ def _option_values(report: Report, given: dict[str, Any]) -> dict[str, Any]:
             )
         values[name] = value
     return values
+
+
+COMPARED_UNITS = ("count", "seconds", "percent", "ratio")
+
+
+def compare_previous(
+    report: Report, period: str, columns: list[str], rows: list[dict[str, Any]]
+) -> tuple[list[str], list[dict[str, Any]], dict[str, Column]]:
+    """Add each metric's value in the previous period and its change (``--compare previous``).
+
+    For every metric column (unit count, seconds, percent or ratio) it adds ``<name>_prev``,
+    the same group's (org's) value in the period just before, and the change: for rates
+    (percent, ratio) the absolute difference ``<name>_change`` (in points), for counts and
+    durations the relative change ``<name>_change_pct`` = (value − previous) / previous × 100.
+    A period whose previous period has no row (the first one, or after a gap) has none, and so
+    does a relative change from 0.
+
+    Returns:
+        The new column list, the rows with the added values, and the added columns' metadata.
+    """
+    keys = [k for k in report.keys if k in columns and k != "period"]
+    metrics = [
+        c
+        for c in columns
+        if c not in report.keys
+        and c != "metric_version"
+        and report.column(c).unit in COMPARED_UNITS
+    ]
+    derived: dict[str, Column] = {}
+    added: list[str] = []
+    for name in metrics:
+        col = report.column(name)
+        relative = col.unit in ("count", "seconds")
+        change = f"{name}_change_pct" if relative else f"{name}_change"
+        derived[f"{name}_prev"] = Column(f"{name}_prev", f"{col.label} prev", col.unit, "compare")
+        derived[change] = Column(
+            change,
+            f"{col.label} Δ%" if relative else f"{col.label} Δ",
+            "percent" if relative else col.unit,
+            "compare",
+        )
+        added += [f"{name}_prev", change]
+    previous: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        group = tuple(row.get(k) for k in keys)
+        start = date.fromisoformat(row["period"]) if row.get("period") else None
+        before = previous.get(group)
+        adjacent = (
+            before is not None
+            and start is not None
+            and date.fromisoformat(before["period"]) == _period_before(start, period)
+        )
+        for name in metrics:
+            prev = before.get(name) if adjacent else None  # type: ignore[union-attr]
+            value = row.get(name)
+            row[f"{name}_prev"] = prev
+            relative = f"{name}_change_pct" in derived
+            if value is None or prev is None:
+                delta = None
+            elif relative:
+                delta = None if prev == 0 else (float(value) - float(prev)) / float(prev) * 100
+            else:
+                delta = float(value) - float(prev)
+            row[f"{name}_change_pct" if relative else f"{name}_change"] = delta
+        previous[group] = row
+    tail = [c for c in columns if c == "metric_version"]
+    return [c for c in columns if c != "metric_version"] + added + tail, rows, derived
+
+
+def _period_before(start: date, period: str) -> date:
+    """Return the first day of the period before the one starting on ``start``."""
+    if period == "daily":
+        return start - timedelta(days=1)
+    if period == "weekly":
+        return start - timedelta(days=7)
+    year, month = (start.year, start.month - 1) if start.month > 1 else (start.year - 1, 12)
+    return date(year, month, 1)

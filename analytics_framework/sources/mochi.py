@@ -17,10 +17,14 @@ number is taken from ``next``: its host may be the server's internal one behind 
 cursor first asks ``?updated_after=<cursor>&page_size=1`` whether ``count`` > 0 ("nothing to
 do" when not), then reads ``?updated_after=<cursor − lookback>`` (strictly after, as the name
 says). Every conversation object comes whole, so each changed conversation is read complete.
-Page-number paging is not a snapshot: a conversation changed during the read can move between
-pages and be seen twice; the first copy read is kept, and a later, newer copy keeps the cursor
-below its ``updated_at``, so the next run reads it again. (A page past the end, when
-conversations stopped matching during the read, ends the read.)
+Page-number paging is not a snapshot: a conversation changed during the read moves in the
+server's order. Newest first (Mochi's inbox order) it jumps to page 1, already read, so this
+read misses it and the next one reads it (it is newer than the cursor); the pages after shift,
+and a conversation seen twice is kept once (the first copy). Oldest first, its newer copy comes
+later in the same read: the first copy is kept and the cursor is held below the newer copy's
+``updated_at``, so the next run reads it again; but a conversation it pushed onto a page already
+read is missed until ``--lookback`` or ``--full-refresh`` covers it. A page past the end (fewer
+conversations matching than page 1 said) ends the read.
 
 **Export file** (``analytics collect --source mochi export.json``): the same objects as a JSON
 list, or ``{"conversations": [...]}`` (as posted to Mochi Analytics' analysis endpoint), streamed
@@ -54,6 +58,7 @@ from analytics_framework.errors import (
     ServiceError,
 )
 from analytics_framework.http import HttpService, RateLimiter, RetryPolicy
+from analytics_framework.settings import Settings
 from analytics_framework.sources import mochi_mapping as mapping
 from analytics_framework.sources.api_source import ApiPage, ApiSource, fetch_parallel
 from analytics_framework.sources.base import InputIdentity, parser_error
@@ -74,8 +79,15 @@ class MochiSource(ApiSource):
     settings_needed = ("MOCHI_BASE_URL", "MOCHI_SESSION_ID")
     replication_key = mapping.UPDATED_AT
 
-    def __init__(self, path: str | None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(path, *args, **kwargs)
+    def __init__(
+        self,
+        path: str | None,
+        settings: Settings,
+        options: dict[str, object] | None = None,
+        *,
+        client: Any = None,
+    ) -> None:
+        super().__init__(path, settings, options, client=client)
         self.files: list[Path] = []
         if path is not None:
             self.files = [_readable(path)]

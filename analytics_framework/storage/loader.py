@@ -25,6 +25,7 @@ SORT_KEYS = {
     "conversations": ["started_at", "conversation_id"],
     "messages": ["conversation_id", "sent_at", "message_id"],
     "stage_changes": ["conversation_id", "changed_at", "stage"],
+    "replies": ["conversation_id", "replied_at"],
 }
 """Row order inside a partition file, so the same content is always written the same way."""
 
@@ -207,7 +208,7 @@ class PartitionLoader:
         for cid, y, m, d in rows:
             stale[Partition(y, m, d)].add(cid)
         for part, ids in sorted(stale.items()):
-            for table in ("conversations", "messages", "labels", "stage_changes"):
+            for table in ("conversations", "messages", "labels", "stage_changes", "replies"):
                 old = self.lake.read_partition(table, part)
                 if old is None:
                     continue

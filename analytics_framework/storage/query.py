@@ -30,6 +30,7 @@ from analytics_framework.errors import LakeError
 from analytics_framework.model import (
     CONVERSATION_SCHEMA,
     LABEL_SCHEMA,
+    REPLY_SCHEMA,
     STAGE_CHANGE_SCHEMA,
 )
 from analytics_framework.storage.lake import Lake
@@ -37,7 +38,7 @@ from analytics_framework.storage.lake import Lake
 log = logging.getLogger(__name__)
 
 HIVE_TYPES = "{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}"
-TABLES = ("conversations", "messages", "labels", "stage_changes")
+TABLES = ("conversations", "messages", "labels", "stage_changes", "replies")
 
 
 def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
@@ -168,9 +169,10 @@ def connect(lake: Lake, require: bool = True) -> duckdb.DuckDBPyConnection:
     if "labels" not in present:  # reports join labels; an unlabeled lake has none yet
         empty = pl.DataFrame(schema={**LABEL_SCHEMA, **partition_cols})
         con.register("labels", empty.to_arrow())
-    if "stage_changes" not in present:  # only Mochi has stages
-        empty = pl.DataFrame(schema={**STAGE_CHANGE_SCHEMA, **partition_cols})
-        con.register("stage_changes", empty.to_arrow())
+    for table, schema in (("stage_changes", STAGE_CHANGE_SCHEMA), ("replies", REPLY_SCHEMA)):
+        if table not in present:  # only Mochi has stages; lakes before replies have none
+            empty = pl.DataFrame(schema={**schema, **partition_cols})
+            con.register(table, empty.to_arrow())
     return con
 
 

@@ -28,6 +28,7 @@ import polars as pl
 from analytics_framework.model import (
     CONVERSATION_SCHEMA,
     MESSAGE_SCHEMA,
+    REPLY_SCHEMA,
     RESOLVED_STATUSES,
     ROLE_ORDER,
 )
@@ -64,10 +65,11 @@ def reply_times(messages: pl.DataFrame) -> pl.DataFrame:
         messages: canonical messages of complete conversations, any order.
 
     Returns:
-        Columns ``conversation_id``, ``replied_at``, ``waiting_since``, ``response_s`` (float
-        seconds), sorted by conversation and reply time.
+        Columns ``conversation_id``, ``agent_id`` (who replied), ``replied_at``,
+        ``waiting_since``, ``response_s`` (float seconds), sorted by conversation and reply time.
     """
-    m = order_messages(messages.select("conversation_id", "sent_at", "role", "message_id"))
+    cols = ["conversation_id", "sent_at", "role", "message_id", "sender_id"]
+    m = order_messages(messages.select([c for c in cols if c in messages.columns]))
     is_agent = (pl.col("role") == "agent").cast(pl.Int32)
     m = m.with_columns(segment=is_agent.cum_sum().over("conversation_id") - is_agent)
     waiting = (
@@ -80,6 +82,7 @@ def reply_times(messages: pl.DataFrame) -> pl.DataFrame:
         .join(waiting, on=["conversation_id", "segment"], how="inner")
         .select(
             "conversation_id",
+            agent_id=pl.col("sender_id") if "sender_id" in m.columns else pl.lit(None, pl.String),
             replied_at=pl.col("sent_at"),
             waiting_since=pl.col("waiting_since"),
             response_s=(pl.col("sent_at") - pl.col("waiting_since")).dt.total_microseconds()
@@ -151,6 +154,28 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
     )
     return out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()]).sort(
         "started_at", "conversation_id"
+    )
+
+
+def build_replies(messages: pl.DataFrame) -> pl.DataFrame:
+    """Derive the ``replies`` table: one row per human reply that answered waiting customers.
+
+    A reply's response time belongs to the agent who sent it, and a conversation's first
+    response time to the agent of its first such reply (DESIGN.md, "per agent"), so reports
+    attribute speed per agent, and compute business-hours variants, from these rows.
+
+    Returns:
+        :data:`~analytics_framework.model.REPLY_SCHEMA` rows, sorted by conversation and time.
+    """
+    r = reply_times(messages)
+    facts = messages.group_by("conversation_id").agg(
+        source=pl.col("source").first(), org_id=pl.col("org_id").drop_nulls().first()
+    )
+    r = r.with_columns(
+        is_first=pl.col("replied_at").rank("ordinal").over("conversation_id") == 1
+    ).join(facts, on="conversation_id", how="left")
+    return r.select([pl.col(c).cast(t) for c, t in REPLY_SCHEMA.items()]).sort(
+        "conversation_id", "replied_at"
     )
 
 
