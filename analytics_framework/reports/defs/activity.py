@@ -1,4 +1,4 @@
-"""The ``activity`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/activity.sql``)."""
+"""The ``activity`` report: its declaration (the SQL is ``reports/sql/activity.sql``)."""
 
 from __future__ import annotations
 

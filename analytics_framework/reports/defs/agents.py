@@ -1,4 +1,4 @@
-"""The ``agents`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/agents.sql``)."""
+"""The ``agents`` report: its declaration (the SQL is ``reports/sql/agents.sql``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``engagement`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/engagement.sql``)."""
+"""The ``engagement`` report: its declaration (the SQL is ``reports/sql/engagement.sql``)."""
 
 from __future__ import annotations
 

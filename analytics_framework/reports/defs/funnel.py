@@ -1,4 +1,4 @@
-"""The ``funnel`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/funnel.sql``)."""
+"""The ``funnel`` report: its declaration (the SQL is ``reports/sql/funnel.sql``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``intents`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/intents.sql``)."""
+"""The ``intents`` report: its declaration (the SQL is ``reports/sql/intents.sql``)."""
 
 from __future__ import annotations
 

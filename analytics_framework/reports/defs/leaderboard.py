@@ -1,4 +1,4 @@
-"""The ``leaderboard`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/leaderboard.sql``)."""
+"""The ``leaderboard`` report: its declaration (the SQL is ``reports/sql/leaderboard.sql``)."""
 
 from __future__ import annotations
 

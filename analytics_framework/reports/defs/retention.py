@@ -1,4 +1,4 @@
-"""The ``retention`` report: see :data:`REPORT` (declared here, SQL in ``reports/sql/retention.sql``)."""
+"""The ``retention`` report: its declaration (the SQL is ``reports/sql/retention.sql``)."""
 
 from __future__ import annotations
 
