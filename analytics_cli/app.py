@@ -280,7 +280,7 @@ def collect(
     no_mongodb: NoMongoOpt = False,
     use_s3_state: S3StateOpt = None,
 ) -> None:
-    r"""Extract, transform and load conversations into the lake.
+    """Extract, transform and load conversations into the lake.
 
     Incremental by default: without dates, reads what is new since the last run (the
     watermark minus --lookback; unchanged files are skipped). With --start-date/--end-date,
@@ -364,7 +364,7 @@ def report(
     business_hours: BusinessHoursOpt = None,
     holidays: HolidaysOpt = None,
 ) -> None:
-    r"""Compute a report over the lake with DuckDB.
+    """Compute a report over the lake with DuckDB.
 
     Reading a report writes nothing; --save stores it in the lake (reports/<name>/<period>/)
     and in MongoDB when MONGODB_URI or --mongodb-uri is set, replacing the same report,
@@ -372,11 +372,8 @@ def report(
 
     \b
     Arguments:
-      NAME  the report (default: overview): REPORT_NAMES
-
-    \b
-    Example:
-      analytics report --period weekly --by org --format csv --output weekly.csv
+      NAME  the report (default: overview), one of:
+    REPORT_LIST
     """
     settings = load_settings(lake_uri=lake, timezone=timezone, mongodb_uri=mongodb_uri)
     options = {
@@ -392,7 +389,17 @@ def report(
     )
 
 
-report.__doc__ = (report.__doc__ or "").replace("REPORT_NAMES", ", ".join(REPORTS))
+def _report_list() -> str:
+    """Each report with its description and example, for ``report --help``."""
+    lines = []
+    for spec in REPORTS.values():
+        lines.append(f"      {spec.name}: {spec.description}")
+        if spec.example:
+            lines.append(f"        e.g. {spec.example}")
+    return "\n".join(lines)
+
+
+report.__doc__ = (report.__doc__ or "").replace("    REPORT_LIST", _report_list())
 
 
 @app.command()
@@ -430,7 +437,7 @@ def run(
     no_mongodb: NoMongoOpt = False,
     use_s3_state: S3StateOpt = None,
 ) -> None:
-    r"""Collect, label, then report (default input: the bundled sample).
+    """Collect, label, then report (default input: the bundled sample).
 
     \b
     Arguments:
@@ -491,7 +498,7 @@ def enrich_cmd(
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
 ) -> None:
-    r"""Label the lake's conversations that have no current label.
+    """Label the lake's conversations that have no current label.
 
     Failed labels are retried; --force-reprocess labels everything again.
 
@@ -540,7 +547,7 @@ def status(
     state_file: StateFileOpt = None,
     use_s3_state: ReadS3StateOpt = None,
 ) -> None:
-    r"""Show where each pipeline stands: runs, lock, watermark, coverage.
+    """Show where each pipeline stands: runs, lock, watermark, coverage.
 
     The pipelines of one lake (--lake); the grid shows the days its data covers.
 
@@ -588,7 +595,7 @@ def doctor(
     provider: ProviderOpt = None,
     mongodb_uri: MongoUriOpt = None,
 ) -> None:
-    r"""Check the settings, credentials and every configured service.
+    """Check the settings, credentials and every configured service.
 
     Exits 1 if any check fails; each failure comes with its fix.
 
@@ -616,7 +623,7 @@ def state_show(
     lake: LakeOpt = None,
     use_s3_state: ReadS3StateOpt = None,
 ) -> None:
-    r"""Print a pipeline's state document as JSON.
+    """Print a pipeline's state document as JSON.
 
     \b
     Example:
@@ -646,7 +653,7 @@ def state_reset(
         typer.Option("--use-s3-state", help="The state to delete is on S3 beside the lake."),
     ] = None,
 ) -> None:
-    r"""Delete a pipeline's state, so the next collect starts from scratch (the lake is kept).
+    """Delete a pipeline's state, so the next collect starts from scratch (the lake is kept).
 
     \b
     Example:

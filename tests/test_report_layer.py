@@ -88,3 +88,11 @@ def test_compare_previous_adds_the_previous_value_and_the_change(in_tmp):
     assert rows["2011-08-01"]["conversations_change_pct"] is None
     table = invoke("report", "--period", "monthly", "--compare", "previous").stdout
     assert "compare" in table and "conversations Δ%" in table
+
+
+def test_report_help_lists_every_report_with_an_example():
+    text = invoke("report", "--help").stdout
+    assert "\\b" not in text and "\b" not in text  # click's paragraph marks never show
+    for spec in CATALOG:
+        assert f"{spec.name}: {spec.description}" in " ".join(text.split())
+        assert spec.example in text
