@@ -160,6 +160,18 @@ def _days(start: str | None, end: str | None) -> tuple[date | None, date | None]
     return parse_day(start, "--start-date"), parse_day(end, "--end-date")
 
 
+def _source_options(
+    column_map: list[str] | None, app_id: str | None, page_name: str | None, io_workers: int | None
+) -> dict[str, Any]:
+    """The source's own options, by name; a source refuses those it does not take."""
+    return {
+        "column_map": column_map,
+        "app_id": app_id,
+        "page_name": page_name,
+        "io_workers": io_workers,
+    }
+
+
 def _collect(options: jobs.CollectOptions, settings: Settings) -> RunSummary:
     """Run (or dry-run) a collect with progress, the summary, and Ctrl-C handling."""
     if options.dry_run:
@@ -313,12 +325,7 @@ def collect(
         path=path,
         start=start,
         end=end,
-        source_options={
-            "column_map": column_map,
-            "app_id": app_id,
-            "page_name": page_name,
-            "io_workers": io_workers,
-        },
+        source_options=_source_options(column_map, app_id, page_name, io_workers),
         state_file=state_file,
         full_refresh=full_refresh,
         resume=resume,
@@ -465,12 +472,7 @@ def run(
         path=path,
         start=days[0],
         end=days[1],
-        source_options={
-            "column_map": column_map,
-            "app_id": app_id,
-            "page_name": page_name,
-            "io_workers": io_workers,
-        },
+        source_options=_source_options(column_map, app_id, page_name, io_workers),
         state_file=state_file,
         full_refresh=full_refresh,
         wait_s=wait,
