@@ -163,7 +163,7 @@ def _days(start: str | None, end: str | None) -> tuple[date | None, date | None]
 def _source_options(
     column_map: list[str] | None, app_id: str | None, page_name: str | None, io_workers: int | None
 ) -> dict[str, Any]:
-    """The source's own options, by name; a source refuses those it does not take."""
+    """Return the source's own options, by name (a source refuses those it does not take)."""
     return {
         "column_map": column_map,
         "app_id": app_id,
