@@ -14,6 +14,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
+from analytics_cli import heatmap
 from analytics_cli.render import duration
 from analytics_framework.reports import ReportResult
 
@@ -95,6 +96,9 @@ def report_table(console: Console, r: ReportResult) -> None:
     """
     if not r.rows:
         console.print(f"[yellow]{r.report}: no conversations match the filters[/]")
+        return
+    if heatmap.handles(r):
+        heatmap.render(console, r)
         return
     keys = r.keys
     rest = [c for c in r.columns if c not in keys and c != "metric_version"]
