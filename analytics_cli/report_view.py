@@ -47,6 +47,8 @@ def _table(
             min_width=_width(header, cells[c]),
         )
     for i in range(len(r.rows)):
+        if all(r.rows[i][c] is None for c in columns):
+            continue  # a row of another shape (a report with sections): nothing to show here
         table.add_row(*(cells[c][i] for c in keys + columns))
     return table
 
