@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 
 from analytics_cli import render, report_view
+from analytics_cli.conversations_cmd import conversations_app
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -103,6 +104,7 @@ state_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(state_app, name="state")
+app.add_typer(conversations_app, name="conversations")
 out = Console()
 err = Console(stderr=True)
 
