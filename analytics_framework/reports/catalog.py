@@ -6,6 +6,7 @@ in :data:`CATALOG`; the CLI's ``report NAME`` choices, the renderers and the doc
 
 from __future__ import annotations
 
+from analytics_framework.reports import business_hours
 from analytics_framework.reports.spec import Column, Option, Report
 
 COMPARE = Option(
@@ -31,7 +32,7 @@ OVERVIEW = Report(
     "predicted CSAT, resolution, FCR, sentiment",
     keys=("period", "org_id"),
     lookahead_days=9,  # FCR looks 7 days past a conversation's start, plus zone slack
-    options=(COMPARE,),
+    options=(COMPARE, *business_hours.OPTIONS),
     example="analytics report overview --period weekly --by org --format csv --output weekly.csv",
     columns=(
         PERIOD,
@@ -49,6 +50,7 @@ OVERVIEW = Report(
         _c("response_mean_s", "resp avg", "seconds", "speed", "response time over replies"),
         _c("response_median_s", "resp p50", "seconds", "speed"),
         _c("response_p90_s", "resp p90", "seconds", "speed"),
+        *business_hours.columns(),  # only with --business-hours
         _c("resolution_median_s", "resolution p50", "seconds", "speed", "resolved conversations"),
         _c("resolution_p90_s", "resolution p90", "seconds", "speed"),
         _c("csat_pct", "CSAT %", "percent", "quality", "surveyed ratings 4-5 / all surveyed"),

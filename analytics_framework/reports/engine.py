@@ -3,7 +3,9 @@
 Each report is one SQL file in ``reports/sql/``. The engine opens the lake through
 :func:`analytics_framework.storage.query.connect` (a DuckDB view per table), fills the SQL's
 whitelisted placeholders (period unit, grouping keys) and binds the user's values as parameters,
-never as text.
+never as text. With ``--business-hours`` (:mod:`.business_hours`) the placeholder
+``{business_hours}`` reads ``TRUE`` and the view ``replies_business`` carries each reply's
+business time; without it ``FALSE``, and the report's business-hours columns are left out.
 
 Reports are deterministic: the same lake gives byte-identical JSON, CSV and tables, whatever
 DuckDB's thread count or the order in which its threads finish. Two things make it so:
@@ -45,6 +47,7 @@ import polars as pl
 from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import METRIC_VERSION
+from analytics_framework.reports import business_hours
 from analytics_framework.reports.spec import Column, Report
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.query import connect, day_filter, day_params
@@ -228,6 +231,7 @@ def run_report(
             f"report {report.name} has no --by {by!r}", f"use {choices}, or leave it out"
         )
     values = _option_values(report, options or {})
+    hours = business_hours.from_options(report, values, timezone)
     for table in report.requires:
         if not lake.exists(table):
             raise LakeError(
@@ -243,6 +247,7 @@ def run_report(
         metric_version=METRIC_VERSION,
         days=day_filter("conversations", "first", "last"),
         days_ahead=day_filter("", "first", "ahead"),
+        business_hours="TRUE" if hours else "FALSE",
     )
     t_start, t_end = day_range_utc(start, end, timezone)
     params = {
@@ -255,9 +260,10 @@ def run_report(
         **day_params("ahead", None if end is None else end + timedelta(days=report.lookahead_days)),
         **values,
     }
-    params = {k: v for k, v in params.items() if f"${k}" in sql}
+    bounds, params = params, {k: v for k, v in params.items() if f"${k}" in sql}
     con = connect(lake)
     try:
+        business_hours.register(con, hours, bounds)  # the view replies_business
         cur = con.execute(sql, params)
         columns = [d[0] for d in cur.description]
         rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
@@ -272,6 +278,8 @@ def run_report(
         for key, value in row.items():
             if isinstance(value, date):
                 row[key] = value.isoformat()
+    if hours is None:
+        columns, rows = business_hours.drop_columns(report, columns, rows)
     derived: dict[str, Column] = {}
     if values.get("compare") == "previous":
         columns, rows, derived = compare_previous(report, period, columns, rows)

@@ -2,7 +2,8 @@
 
 Columns (DESIGN.md ``messages``): required ``conversation_id``, ``sent_at``, ``role``, ``text``;
 optional ``message_id``, ``org_id``, ``sender_id``, ``attributes``, and the conversation-level
-``status`` and ``csat_rating`` (1–5). Files whose names differ are read through a column map,
+``status``, ``csat_rating`` (1–5) and ``assigned_agent_id`` (who the conversation is assigned
+to, an agent's ``sender_id``). Files whose names differ are read through a column map,
 ``--column-map sent_at=timestamp`` (canonical=yours). ``sent_at`` may be ISO 8601 text (offset or
 ``Z``; naive means UTC) or a Parquet timestamp. Roles ``user``/``client`` read as customer,
 ``operator``/``human`` as agent, ``assistant`` as bot. Ids get the ``files:`` prefix; a missing
@@ -35,7 +36,15 @@ from analytics_framework.sources.text import (
 )
 
 REQUIRED = ["conversation_id", "sent_at", "role", "text"]
-OPTIONAL = ["message_id", "org_id", "sender_id", "attributes", "status", "csat_rating"]
+OPTIONAL = [
+    "message_id",
+    "org_id",
+    "sender_id",
+    "attributes",
+    "status",
+    "csat_rating",
+    "assigned_agent_id",
+]
 ROLE_SYNONYMS = {
     "user": "customer",
     "client": "customer",
@@ -252,6 +261,7 @@ class FilesSource(FileSource):
             "attributes": pl.col("attributes"),
             "conversation_status": pl.col("status"),
             "csat_rating": pl.col("csat_rating").cast(pl.Int64, strict=False),
+            "assigned_agent_id": pl.col("assigned_agent_id"),
         }
 
     def empty(self) -> pl.DataFrame:
@@ -262,5 +272,6 @@ class FilesSource(FileSource):
             .with_columns(
                 conversation_status=pl.lit(None, dtype=pl.String),
                 csat_rating=pl.lit(None, dtype=pl.Int64),
+                assigned_agent_id=pl.lit(None, dtype=pl.String),
             )
         )

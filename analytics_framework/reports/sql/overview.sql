@@ -11,12 +11,17 @@
 --                       FCR = resolved, exactly one human reply cycle (response_count = 1), and
 --                       the same customer opens no new conversation within 7 days
 --   sentiment_mean      mean labeled sentiment (-1..1); positive/neutral/negative_pct its split
+--   *_business_*_s      (--business-hours only) FRT and response time counting open hours only:
+--                       each reply's business_s (view replies_business, engine/business_hours.py)
+--                       between waiting_since and replied_at; FRT = the conversation's first reply
 -- Determinism: means are avg() over DECIMAL(18, 6) (exact integer sums, so the same whatever
 --   order DuckDB's threads add them in; durations to the microsecond); avg() over DOUBLE would
 --   differ in the last digits from run to run. Percentiles sort, counts are exact, and the
 --   engine rounds every float by column kind (engine.PRECISION).
 -- Placeholders filled by the engine from a whitelist:
 --   {unit} day|week|month   {keys} "period" or "period, org_id"   {org_expr} org_id or NULL
+--   {business_hours} TRUE with --business-hours, else FALSE (nothing read; the engine drops the
+--   business-hours columns)
 -- Parameters: $tz (IANA zone), $start/$end (UTC instants or NULL), $org (or NULL),
 --   {days} / {days_ahead}: partition-day filters written by the engine as comparisons on the
 --   year/month/day columns themselves, which DuckDB prunes files with (a make_date() over them
@@ -35,6 +40,7 @@ WITH followed AS (
 ),
 c AS (
     SELECT
+        conversation_id,
         CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
         {org_expr} AS org_id,
         customer_id,
@@ -113,16 +119,38 @@ per_reply AS (
         quantile_cont(r, 0.9) AS response_p90_s
     FROM (SELECT {keys}, unnest(response_times_s) AS r FROM c)
     GROUP BY {keys}
+),
+per_business AS (
+    -- the replies of c with their business time; replies are partitioned like their
+    -- conversation, and {days} names the columns conversations.year/month/day, hence the alias
+    SELECT
+        {keys},
+        avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
+        quantile_cont(b, 0.5) FILTER (WHERE is_first) AS frt_business_median_s,
+        quantile_cont(b, 0.9) FILTER (WHERE is_first) AS frt_business_p90_s,
+        avg(CAST(b AS DECIMAL(18, 6))) AS response_business_mean_s,
+        quantile_cont(b, 0.5) AS response_business_median_s,
+        quantile_cont(b, 0.9) AS response_business_p90_s
+    FROM (
+        SELECT c.period, c.org_id, rb.is_first, rb.business_s AS b
+        FROM (SELECT * FROM replies_business AS conversations WHERE {days}) AS rb
+        JOIN c USING (conversation_id)
+        WHERE {business_hours}
+    )
+    GROUP BY {keys}
 )
 SELECT
     {keys},
     conversations, messages, customers, unanswered, answered, reply_rate_pct,
     frt_mean_s, frt_median_s, frt_p90_s,
     coalesce(replies, 0) AS replies, response_mean_s, response_median_s, response_p90_s,
+    frt_business_mean_s, frt_business_median_s, frt_business_p90_s,
+    response_business_mean_s, response_business_median_s, response_business_p90_s,
     resolution_median_s, resolution_p90_s,
     csat_pct, labeled, predicted_csat_pct, resolution_pct, fcr_pct,
     sentiment_mean, positive_pct, neutral_pct, negative_pct,
     {metric_version} AS metric_version
 FROM per_conversation
 LEFT JOIN per_reply USING ({keys})
+LEFT JOIN per_business USING ({keys})
 ORDER BY {keys}
