@@ -97,7 +97,7 @@ def report_table(console: Console, r: ReportResult) -> None:
     alone is left out, and one line names it and says how to see it.
     """
     if not r.rows:
-        console.print(f"[yellow]{r.report}: no conversations match the filters[/]")
+        console.print(f"[yellow]{r.report}: {r.note or 'no conversations match the filters'}[/]")
         return
     if heatmap.handles(r):
         heatmap.render(console, r)

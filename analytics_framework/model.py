@@ -97,6 +97,7 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "satisfaction": pl.Int64(),
     "resolved": pl.Boolean(),
     "objection": pl.String(),
+    "confidence": pl.Float64(),
     "provider": pl.String(),
     "model": pl.String(),
     "prompt_version": pl.String(),
@@ -110,7 +111,9 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "config_hash": pl.String(),
 }
 """``labels`` (DESIGN.md, plus ``status``/``error``/``message_count``/``config_hash``): one row
-per conversation, written by the enrich stage (:mod:`analytics_framework.enrich.stage`)."""
+per conversation, written by the enrich stage (:mod:`analytics_framework.enrich.stage`).
+``confidence`` (0-1) is how sure the labeler is of topic and intent; null in rows written
+before prompt version v2."""
 
 
 RESOLVED_STATUSES = ("resolved", "closed", "solved", "done")

@@ -20,11 +20,15 @@ from typing import Any
 
 
 def label_for(cid: str, transcript: str) -> dict[str, Any]:
-    """Return a deterministic label from the transcript's words."""
+    """Return a deterministic label from the transcript's words.
+
+    ``confidence`` is 0.9 when a topic word was seen (refund, charge, flight), else 0.6.
+    """
     text = transcript.lower()
     topic = "billing" if "refund" in text or "charge" in text else "technical_issue"
     if "flight" in text:
         topic = "travel"
+    sure = any(word in text for word in ("refund", "charge", "flight"))
     return {
         "id": cid,
         "topic": topic,
@@ -33,6 +37,7 @@ def label_for(cid: str, transcript: str) -> dict[str, Any]:
         "satisfaction": 2 if "worst" in text else 4,
         "resolved": "thank" in text,
         "objection": "price" if "expensive" in text else None,
+        "confidence": 0.9 if sure else 0.6,
     }
 
 

@@ -65,9 +65,9 @@ __all__ = [
     "require_key",
 ]
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"
 """Bump when the prompt or the label schema changes: cached labels of an older version are
-not reused."""
+not reused. v2: labels carry ``confidence`` (0-1)."""
 
 SENTIMENT_NEUTRAL = 0.05
 """|sentiment| below this is ``neutral`` (VADER's recommended threshold on its compound score)."""
@@ -133,6 +133,10 @@ def label_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             "satisfaction": {"type": "integer", "description": "predicted CSAT, 1 to 5"},
             "resolved": {"type": "boolean"},
             "objection": {"type": ["string", "null"], "enum": objections},
+            "confidence": {
+                "type": "number",
+                "description": "how sure the topic and intent are, 0 (a guess) to 1 (certain)",
+            },
         },
         "required": [
             "id",
@@ -142,6 +146,7 @@ def label_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             "satisfaction",
             "resolved",
             "objection",
+            "confidence",
         ],
         "additionalProperties": False,
     }
@@ -173,7 +178,9 @@ def system_prompt(taxonomy: Taxonomy) -> str:
         "- satisfaction: how satisfied the customer likely is at the end, an integer 1-5;\n"
         "- resolved: true if the customer's issue was solved or the question answered;\n"
         "- objection: for sales conversations, the objection the customer raised (one of the "
-        "objections below), else null.\n"
+        "objections below), else null;\n"
+        "- confidence: how sure you are of the topic and intent, a number from 0 (a guess) to 1 "
+        "(certain).\n"
         "Reply with JSON only, matching the schema.\n\n"
         f"Topics:\n{section('topics')}\n\nIntents:\n{section('intents')}\n\n"
         f"Objections:\n{section('objections')}\n"
@@ -323,7 +330,7 @@ class Labeler(ABC):
 
         Returns:
             The :class:`Outcome`: each label is ``{topic, intent, sentiment, satisfaction,
-            resolved, objection, input_tokens, output_tokens}``.
+            resolved, objection, confidence, input_tokens, output_tokens}``.
 
         Raises:
             ProviderAuthError: the key was refused (the other workers are cancelled).
@@ -449,7 +456,10 @@ class Labeler(ABC):
         return doc["labels"], None
 
     def _validate(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        """Check one item against the taxonomy; returns (label, "") or (None, why)."""
+        """Check one item against the taxonomy; returns (label, "") or (None, why).
+
+        ``confidence`` must be a number in 0..1 (how sure the labeler is of topic and intent).
+        """
         t = self.taxonomy
         topic, intent, objection = item.get("topic"), item.get("intent"), item.get("objection")
         sentiment, satisfaction, resolved = (
@@ -477,6 +487,11 @@ class Labeler(ABC):
             return None, f"satisfaction {satisfaction} is outside 1..5"
         if not isinstance(resolved, bool):
             return None, "resolved is not true/false"
+        confidence = item.get("confidence")
+        if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+            return None, "confidence is not a number"
+        if not 0.0 <= float(confidence) <= 1.0:
+            return None, f"confidence {confidence} is outside 0..1"
         return {
             "topic": topic,
             "intent": intent,
@@ -484,6 +499,7 @@ class Labeler(ABC):
             "satisfaction": satisfaction,
             "resolved": resolved,
             "objection": objection,
+            "confidence": float(confidence),
         }, ""
 
 

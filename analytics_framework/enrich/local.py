@@ -21,6 +21,13 @@ Rules (prompt_version is the package's; model ``rules-v1``):
   message, or nobody answered.
 - **satisfaction** (1–5): round(3 + 2 × mean compound of the customer's last two messages,
   +0.5 if resolved, −0.5 if no agent or bot ever answered), clamped to 1…5.
+- **confidence** (0–1): the mean of the topic's and the intent's confidence, each from the
+  keyword scores above (fuzzy hits included): with ``top`` the chosen category's score and
+  ``second`` the runner-up's, ``top / (top + 1) × top / (top + second)``: the first factor
+  grows with the evidence (one hit 0.5, two 0.67, three 0.75), the second falls as a rival
+  category comes close (a tie halves it). A fallback chosen with no hit at all is a guess: 0.
+  Rounded to 4 decimals. E.g. intent scores request_help 2, ask_question 1: 2/3 × 2/3 = 0.4444;
+  topic billing 1.5 alone: 0.6 × 1 = 0.6; confidence (0.4444 + 0.6) / 2 = 0.5222.
 
 Measured quality is in the README ("How good is the local labeler").
 """
@@ -90,6 +97,16 @@ class _Matcher:
             return fallback
         return self.categories[scores.index(top)].name
 
+    @staticmethod
+    def confidence(scores: list[float]) -> float:
+        """Return how sure the best category is: ``top/(top+1) × top/(top+second)``, 0 if none."""
+        ranked = sorted(scores, reverse=True)
+        top = ranked[0] if ranked else 0.0
+        if top <= 0:
+            return 0.0
+        second = ranked[1] if len(ranked) > 1 else 0.0
+        return top / (top + 1) * top / (top + second)
+
 
 class LocalLabeler(Labeler):
     """Offline rules; see the module docstring."""
@@ -126,11 +143,12 @@ class LocalLabeler(Labeler):
             for line in req.transcript.lower().splitlines()
             if not line.startswith("customer: ")
         )
-        topic = self.topics.best(
-            self.topics.scores(customer_text, others, 0.5), self.topic_fallback
-        )
+        topic_scores = self.topics.scores(customer_text, others, 0.5)
+        topic = self.topics.best(topic_scores, self.topic_fallback)
         opening = "\n".join(customer[:2]).lower()  # what the customer wants, said up front
-        intent = self.intents.best(self.intents.scores(opening), self.intent_fallback)
+        intent_scores = self.intents.scores(opening)
+        intent = self.intents.best(intent_scores, self.intent_fallback)
+        confidence = (_Matcher.confidence(topic_scores) + _Matcher.confidence(intent_scores)) / 2
         objection = self.objections.best(self.objections.scores(customer_text), None)
         roles = Counter(req.roles)
         answered = roles["agent"] + roles["bot"] > 0
@@ -154,4 +172,5 @@ class LocalLabeler(Labeler):
             "satisfaction": satisfaction,
             "resolved": bool(resolved),
             "objection": objection,
+            "confidence": round(confidence, 4),
         }

@@ -13,9 +13,11 @@ cache, so the re-run makes no call for them.
 
 ``labels`` columns (DESIGN.md, plus ``status``/``error``/``message_count``/``config_hash``):
 conversation_id, topic, intent, sentiment (−1…1), sentiment_label, satisfaction (1–5,
-predicted), resolved, objection, provider, model, prompt_version, input_hash, input_tokens,
-output_tokens (the request's tokens shared evenly by its conversations), labeled_at, status
-(``labeled``/``failed``), error, message_count, config_hash.
+predicted), resolved, objection, confidence (0–1, how sure the labeler is of topic and intent),
+provider, model, prompt_version, input_hash, input_tokens, output_tokens (the request's tokens
+shared evenly by its conversations), labeled_at, status (``labeled``/``failed``), error,
+message_count, config_hash. Rows kept from a file written before a column existed (confidence
+before prompt version v2) get it as null.
 """
 
 from __future__ import annotations
@@ -253,6 +255,11 @@ def _label_group(
         new = pl.DataFrame(rows, schema=LABEL_SCHEMA)
         if old is not None and old.height:
             keep = old.join(new.select("conversation_id"), on="conversation_id", how="anti")
+            keep = keep.with_columns(  # a file from before a column existed (confidence)
+                pl.lit(None, dtype).alias(name)
+                for name, dtype in LABEL_SCHEMA.items()
+                if name not in keep.columns
+            )
             new = pl.concat([keep.select(list(LABEL_SCHEMA)).cast(LABEL_SCHEMA), new])  # type: ignore[arg-type]
         new = new.join(conv.select("conversation_id"), on="conversation_id", how="semi")
         lake.write_partition("labels", part, new.sort("conversation_id"))

@@ -113,6 +113,7 @@ class ReportResult:
     metric_version: int = METRIC_VERSION
     spec: Report | None = None
     derived: dict[str, Column] = field(default_factory=dict)
+    note: str | None = None
 
     def __post_init__(self) -> None:
         """Round every float once, by its column's unit (or name), for every output."""
@@ -153,6 +154,7 @@ class ReportResult:
             "timezone": self.timezone,
             "filters": self.filters,
             "rows": self.rows,
+            **({"note": self.note} if self.note else {}),
         }
         return json.dumps(doc, indent=2, default=str) + "\n"
 
@@ -238,6 +240,8 @@ def run_report(
                 f"report {report.name} needs {table} and the lake at {lake.uri} has none",
                 REQUIRES_FIX.get(table, "collect data that has it first"),
             )
+    missing = [t for t in report.optional if not lake.exists(t)]
+    note = (report.empty_note or f"no {', '.join(missing)} in the lake") if missing else None
     grouping = GROUPINGS.get(by, "period, " + str(by))
     sql = report.sql().format(
         unit=PERIOD_UNITS[period],
@@ -298,6 +302,7 @@ def run_report(
         rows=rows,
         spec=report,
         derived=derived,
+        note=note,
     )
 
 

@@ -90,6 +90,10 @@ class Report:
             report says what to run instead of returning empty rows.
         example: a command line shown in ``--help``.
         by: groupings ``--by`` accepts (``org`` for most; ``assignment`` for agents).
+        optional: tables the report reads that only some sources fill (``stage_changes``);
+            without them the report is empty on purpose: no error, exit 0, and the result
+            carries :attr:`empty_note`.
+        empty_note: the one line shown then instead of "no conversations match the filters".
     """
 
     name: str
@@ -102,6 +106,8 @@ class Report:
     requires: tuple[str, ...] = ()
     example: str = ""
     by: tuple[str, ...] = ("org",)
+    optional: tuple[str, ...] = ()
+    empty_note: str = ""
 
     def sql(self) -> str:
         """Return the report's SQL text, from the package."""
