@@ -96,3 +96,22 @@ def test_report_help_lists_every_report_with_an_example():
     for spec in CATALOG:
         assert f"{spec.name}: {spec.description}" in " ".join(text.split())
         assert spec.example in text
+
+
+def test_a_null_org_is_a_group_of_its_own_with_by_org(in_tmp):
+    rows = []
+    for c in range(3):  # three conversations without an org, each answered after 600 s
+        rows.append(
+            f'{{"conversation_id": "c{c}", "sent_at": "2024-03-04T09:0{c}:00Z", '
+            '"role": "customer", "text": "hi"}'
+        )
+        rows.append(
+            f'{{"conversation_id": "c{c}", "sent_at": "2024-03-04T09:1{c}:00Z", '
+            '"role": "agent", "sender_id": "a", "text": "hello"}'
+        )
+    (in_tmp / "x.jsonl").write_text("\n".join(rows))
+    assert invoke("collect", "--source", "files", "x.jsonl").exit_code == 0
+    (row,) = json.loads(invoke("report", "--by", "org", "--format", "json").stdout)["rows"]
+    assert row["org_id"] is None and row["replies"] == 3 and row["response_median_s"] == 600.0
+    topics = json.loads(invoke("report", "topics", "--by", "org", "--format", "json").stdout)
+    assert {r["share_pct"] for r in topics["rows"]} == {100.0}

@@ -112,7 +112,7 @@ per_conversation AS (
 ),
 per_reply AS (
     SELECT
-        {keys},
+        struct_pack({keys}) AS grp,
         count(r) AS replies,
         avg(CAST(r AS DECIMAL(18, 6))) AS response_mean_s,
         quantile_cont(r, 0.5) AS response_median_s,
@@ -124,7 +124,7 @@ per_business AS (
     -- the replies of c with their business time; replies are partitioned like their
     -- conversation, and {days} names the columns conversations.year/month/day, hence the alias
     SELECT
-        {keys},
+        struct_pack({keys}) AS grp,
         avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
         quantile_cont(b, 0.5) FILTER (WHERE is_first) AS frt_business_median_s,
         quantile_cont(b, 0.9) FILTER (WHERE is_first) AS frt_business_p90_s,
@@ -150,7 +150,8 @@ SELECT
     csat_pct, labeled, predicted_csat_pct, resolution_pct, fcr_pct,
     sentiment_mean, positive_pct, neutral_pct, negative_pct,
     {metric_version} AS metric_version
-FROM per_conversation
-LEFT JOIN per_reply USING ({keys})
-LEFT JOIN per_business USING ({keys})
+-- joined on a struct of the keys: a NULL org is a group of its own, which USING (org_id) loses
+FROM (SELECT *, struct_pack({keys}) AS grp FROM per_conversation)
+LEFT JOIN per_reply USING (grp)
+LEFT JOIN per_business USING (grp)
 ORDER BY {keys}

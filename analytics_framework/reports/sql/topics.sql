@@ -20,7 +20,7 @@ WITH c AS (
       AND ($org IS NULL OR conversations.org_id = $org)
       AND {days}
 ),
-totals AS (SELECT {keys}, count(*) AS labeled FROM c GROUP BY {keys}),
+totals AS (SELECT struct_pack({keys}) AS grp, count(*) AS labeled FROM c GROUP BY {keys}),
 long AS (
     SELECT {keys}, 'topic' AS dimension, topic AS value FROM c
     UNION ALL SELECT {keys}, 'intent', intent FROM c
@@ -39,6 +39,7 @@ SELECT
     conversations,
     100.0 * conversations / labeled AS share_pct,
     {metric_version} AS metric_version
-FROM counted JOIN totals USING ({keys})
+-- joined on a struct of the keys: a NULL org is a group of its own, which USING (org_id) loses
+FROM (SELECT *, struct_pack({keys}) AS grp FROM counted) JOIN totals USING (grp)
 QUALIFY rank <= 10
 ORDER BY {keys}, dimension, rank
