@@ -85,6 +85,7 @@ TOPICS = Report(
     ),
 )
 
+
 def _catalog() -> tuple[Report, ...]:
     from analytics_framework.reports.defs import (
         activity,

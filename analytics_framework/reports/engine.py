@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -50,7 +51,12 @@ from analytics_framework.model import METRIC_VERSION
 from analytics_framework.reports import business_hours
 from analytics_framework.reports.spec import Column, Report
 from analytics_framework.storage.lake import Lake
-from analytics_framework.storage.query import connect, day_filter, day_params
+from analytics_framework.storage.query import (
+    connect,
+    day_filter,
+    day_params,
+    define_local_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +270,11 @@ def run_report(
         **day_params("ahead", None if end is None else end + timedelta(days=report.lookahead_days)),
         **values,
     }
-    bounds, params = params, {k: v for k, v in params.items() if f"${k}" in sql}
+    code = re.sub(r"--[^\n]*", "", sql)  # a parameter named only in a comment is not bound
+    bounds, params = params, {k: v for k, v in params.items() if f"${k}" in code}
     con = connect(lake)
     try:
+        define_local_time(con, timezone)  # local_ts(): wall-clock time in --timezone, fast
         business_hours.register(con, hours, bounds)  # the view replies_business
         cur = con.execute(sql, params)
         columns = [d[0] for d in cur.description]

@@ -28,7 +28,7 @@ WITH conversation_customer AS (
 ),
 m AS (
     SELECT
-        timezone($tz, messages.sent_at) AS local_at,
+        local_ts(messages.sent_at) AS local_at,
         messages.role,
         coalesce(cc.customer_id, messages.sender_id) AS customer_id
     FROM messages
@@ -44,9 +44,9 @@ m AS (
 bounds AS (
     -- no message in the range: no bounds, so no rows (the table says nothing matched)
     SELECT
-        coalesce(CAST(timezone($tz, CAST($start AS TIMESTAMPTZ)) AS DATE),
+        coalesce(CAST(local_ts(CAST($start AS TIMESTAMPTZ)) AS DATE),
                  min(CAST(local_at AS DATE))) AS lo,
-        coalesce(CAST(timezone($tz, CAST($end AS TIMESTAMPTZ)) AS DATE) - 1,
+        coalesce(CAST(local_ts(CAST($end AS TIMESTAMPTZ)) AS DATE) - 1,
                  max(CAST(local_at AS DATE))) AS hi
     FROM m
     HAVING count(*) > 0

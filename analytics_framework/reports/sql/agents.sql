@@ -37,7 +37,7 @@ WITH followed AS (
 c AS (
     SELECT
         conversation_id,
-        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         assigned_agent_id,
         agent_messages,
         csat_rating,

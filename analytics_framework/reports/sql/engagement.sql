@@ -44,7 +44,7 @@ sc AS (
 ),
 c AS (
     SELECT
-        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         {org_expr} AS org_id,
         message_count,
         bot_messages,

@@ -50,7 +50,7 @@ WITH changes AS (
 entries AS (
     SELECT
         conversation_id,
-        CAST(date_trunc('{unit}', timezone($tz, min(changed_at))) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(min(changed_at))) AS DATE) AS period,
         min({org_expr}) AS org_id
     FROM changes
     GROUP BY conversation_id

@@ -17,7 +17,7 @@
 -- Row order is a total order: per period (and org), most conversations first, ties by intent.
 WITH c AS (
     SELECT
-        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         {org_expr} AS org_id,
         l.intent,
         l.topic,

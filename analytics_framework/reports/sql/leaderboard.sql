@@ -18,7 +18,7 @@
 -- Determinism: counts are exact, shares divide them once; a total ORDER BY.
 WITH c AS (
     SELECT
-        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         org_id,
         customer_id,
         message_count

@@ -41,7 +41,7 @@ WITH followed AS (
 c AS (
     SELECT
         conversation_id,
-        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         {org_expr} AS org_id,
         customer_id,
         message_count,

@@ -27,7 +27,7 @@
 -- Determinism: counts are exact, rates divide them once; a total ORDER BY.
 WITH conv AS (
     SELECT conversation_id, customer_id, started_at,
-           CAST(timezone($tz, started_at) AS DATE) AS day
+           CAST(local_ts(started_at) AS DATE) AS day
     FROM conversations
     WHERE customer_id IS NOT NULL
       AND ($org IS NULL OR org_id = $org)
@@ -38,7 +38,7 @@ numbered AS (
     FROM conv
 ),
 lake_end AS (
-    SELECT max(CAST(timezone($tz, started_at) AS DATE)) AS last_day FROM conversations
+    SELECT max(CAST(local_ts(started_at) AS DATE)) AS last_day FROM conversations
 ),
 seen AS (
     SELECT
@@ -138,7 +138,7 @@ periods AS (
 total AS (
     SELECT
         'total' AS section,
-        coalesce(CAST(timezone($tz, CAST($start AS TIMESTAMPTZ)) AS DATE),
+        coalesce(CAST(local_ts(CAST($start AS TIMESTAMPTZ)) AS DATE),
                  (SELECT min(day) FROM in_range)) AS period,
         CAST(NULL AS BIGINT) AS weeks_since,
         c.new_customers, c.d1_eligible, c.d1_returned, c.d7_eligible, c.d7_returned,

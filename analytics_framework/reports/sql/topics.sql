@@ -6,7 +6,7 @@
 -- the one NULL group last), so the same lake always gives the same rows in the same order.
 WITH c AS (
     SELECT
-        CAST(date_trunc('{unit}', timezone($tz, conversations.started_at)) AS DATE) AS period,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         {org_expr} AS org_id,
         l.topic,
         l.intent,
