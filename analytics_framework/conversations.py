@@ -252,6 +252,8 @@ def list_conversations(
     matching = matching_sql()
     with _open(lake) as con:
         total = _query(con, lake, matching + "SELECT count(*) AS n FROM c", params)[0]["n"]
+        if total == 0:
+            _refuse_unknown(con, lake, filters)
         rows = _query(con, lake, matching + _PAGE, {**params, "limit": limit, "offset": offset})
     return ConversationPage(
         rows=[_present(row, timezone) for row in rows],
@@ -408,6 +410,44 @@ def resolve_id(con: duckdb.DuckDBPyConnection, lake: Lake, given: str) -> tuple[
         )
     row = found[0]
     return row["conversation_id"], row["year"], row["month"], row["day"]
+
+
+UNKNOWN_CHECKS = {
+    "org": (
+        "SELECT 1 FROM conversations WHERE org_id = $v LIMIT 1",
+        "analytics report leaderboard",
+    ),
+    "agent": (
+        "SELECT 1 FROM conversations WHERE list_contains(agent_ids, $v) LIMIT 1",
+        "analytics report agents",
+    ),
+    "topic": (
+        "SELECT 1 FROM labels WHERE lower(topic) = lower($v) LIMIT 1",
+        "analytics report topics",
+    ),
+    "intent": (
+        "SELECT 1 FROM labels WHERE lower(intent) = lower($v) LIMIT 1",
+        "analytics report intents",
+    ),
+}
+"""For each value filter: the query proving the value exists anywhere, and where to see them."""
+
+
+def _refuse_unknown(
+    con: duckdb.DuckDBPyConnection, lake: Lake, filters: ConversationFilter
+) -> None:
+    """Raise when nothing matched because a filter names a value the lake has nowhere.
+
+    Raises:
+        ConfigurationError: e.g. ``--agent nobody`` when no conversation has that agent.
+    """
+    for name, (sql, where) in UNKNOWN_CHECKS.items():
+        value = getattr(filters, name)
+        if value is not None and not _query(con, lake, sql, {"v": value}):
+            raise ConfigurationError(
+                f"no {name} {value!r} in the lake at {lake.uri}",
+                f"see which there are with '{where}', or drop --{name}",
+            )
 
 
 def matching_sql() -> str:

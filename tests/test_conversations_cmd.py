@@ -503,3 +503,14 @@ def test_help_says_which_satisfaction_wins(in_tmp):
 )
 def test_bad_options_are_one_line(chats, args, code, needle):
     one_error_line(invoke("conversations", *args), code, needle)
+
+
+def test_an_agent_or_org_the_lake_has_nowhere_is_one_line(in_tmp):
+    assert invoke("collect", "--no-enrich").exit_code == 0
+    one_error_line(invoke("conversations", "list", "--agent", "nobody"), 2, "no agent 'nobody'")
+    one_error_line(invoke("conversations", "list", "--org", "NoSuchBrand"), 2, "leaderboard")
+    # a known agent with no match among the other filters is not an error: just no rows
+    found = invoke(
+        "conversations", "list", "--org", "AppleSupport", "--start-date", "2030-01-01"
+    )
+    assert found.exit_code == 0 and "0 of 0 conversations" in found.output
