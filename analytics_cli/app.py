@@ -594,6 +594,65 @@ def status(
 
 
 @app.command()
+@guarded
+def export(
+    fmt: Annotated[
+        str,
+        typer.Option("--format", metavar="FORMAT", help="html, zip, png, svg or framer-csv."),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", metavar="PATH|S3URI", help="The folder (or s3://bucket/prefix) to write to."
+        ),
+    ] = "exports",
+    period: PeriodOpt = "weekly",
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    org: OrgOpt = None,
+    by: ByOpt = None,
+    compare: CompareOpt = None,
+    dpi: Annotated[
+        int,
+        typer.Option(
+            "--dpi", metavar="N", min=20, max=600, help="Chart resolution (1600x900 at 100)."
+        ),
+    ] = 100,
+    lake: LakeOpt = None,
+    timezone: TzOpt = None,
+) -> None:
+    """Write the reports as charts, an HTML report, a ZIP bundle or a Framer CMS CSV.
+
+    Each report is computed once and drawn by the format; a report with no rows (or whose lake
+    lacks what it needs) is skipped with a note. Cron can drop bundles next to the lake with an
+    s3:// --output.
+
+    \b
+    Example:
+      analytics export --format zip --period daily --start-date 2024-01-01 --output s3://b/exports
+    """
+    settings = load_settings(lake_uri=lake, timezone=timezone)
+    start, end = _days(start_date, end_date)
+    outcome = jobs.export_job(
+        settings,
+        fmt,
+        output,
+        period=period,
+        start=start,
+        end=end,
+        org=org,
+        by=by,
+        compare=compare,
+        dpi=dpi,
+    )
+    for note in outcome.notes:
+        err.print(f"[yellow]{note}[/]", highlight=False, soft_wrap=True)
+    for path in outcome.written:
+        out.print(path, highlight=False, soft_wrap=True)
+    err.print(f"{len(outcome.written):,} file(s) written to {output}", highlight=False)
+
+
+@app.command()
 def doctor(
     lake: LakeOpt = None,
     provider: ProviderOpt = None,

@@ -312,3 +312,100 @@ def save_report(settings: Settings, result: ReportResult) -> list[str]:
             sink.close()
         where.append(sink.where)
     return where
+
+
+@dataclass
+class ExportOutcome:
+    """What :func:`export_job` wrote: the paths, and the notes on skipped or empty reports."""
+
+    written: list[str]
+    notes: list[str]
+
+
+def export_job(
+    settings: Settings,
+    fmt: str,
+    output: str,
+    *,
+    period: str = "weekly",
+    start: date | None = None,
+    end: date | None = None,
+    org: str | None = None,
+    by: str | None = None,
+    compare: str | None = None,
+    dpi: int = 100,
+) -> ExportOutcome:
+    """Compute the reports a format draws from, once each, and write the format's files.
+
+    Args:
+        settings: lake, zone, S3 endpoint.
+        fmt: an export format (:data:`analytics_framework.exports.EXPORTERS`).
+        output: the folder or ``s3://bucket/prefix`` the files go to.
+        period: ``daily``, ``weekly`` or ``monthly``, for every report.
+        start: first day (conversation start, in the settings' zone), or None.
+        end: the day after the last, or None.
+        org: only this org, or None.
+        by: a grouping, given to the reports that take it (``org``).
+        compare: ``previous`` to give every report that takes it its previous-period values.
+        dpi: chart resolution; 100 gives 1600×900 pixels.
+
+    Returns:
+        The files written and one note per report skipped (a lake without the table it needs)
+        or with no rows.
+
+    Raises:
+        UnknownNameError: an unknown format.
+        LakeError: the lake has no conversations, or the output cannot be written.
+    """
+    from datetime import UTC, datetime
+
+    from analytics_framework.errors import LakeError
+    from analytics_framework.exports import Destination, ExportContext, get_exporter
+    from analytics_framework.reports import get_report
+
+    exporter = get_exporter(fmt)
+    check_range(start, end)
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    lake.require("conversations")
+    results: dict[str, ReportResult] = {}
+    notes: list[str] = []
+    for name, extra in exporter.reports.items():
+        spec = get_report(name)
+        options = dict(extra)
+        if compare and spec.option("compare") is not None:
+            options["compare"] = compare
+        try:
+            results[name] = run_report(
+                spec,
+                lake,
+                period=period,
+                start=start,
+                end=end,
+                org=org,
+                by=by if by in spec.by else None,
+                timezone=settings.timezone,
+                options=options,
+            )
+        except LakeError as exc:
+            if not any(t in exc.message for t in spec.requires):
+                raise
+            notes.append(f"{name}: skipped — {exc.one_line()}")
+    ctx = ExportContext(
+        results=results,
+        lake_uri=lake_id(settings.lake_uri),
+        generated_at=datetime.now(UTC),
+        filters={
+            "period": period,
+            "timezone": settings.timezone,
+            "start_date": start.isoformat() if start else None,
+            "end_date": end.isoformat() if end else None,
+            "org": org,
+            "by": by,
+            "compare": compare,
+        },
+        notes=notes,
+        dpi=dpi,
+    )
+    dest = Destination(output, settings.s3_endpoint_url)
+    written = exporter().export(ctx, dest)
+    return ExportOutcome(written, ctx.notes)

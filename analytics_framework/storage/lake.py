@@ -225,14 +225,22 @@ class Lake:
 
     def write_text(self, path: str, text: str) -> None:
         """Write a small text file (quarantine, manifests) in one piece."""
+        self.write_bytes(path, text.encode("utf-8"))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a file (an export: a chart, a bundle) in one piece.
+
+        Raises:
+            LakeError: the place cannot be written.
+        """
         try:
             if not self.is_s3:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             if self.is_s3:
-                self._put_s3(path, io.BytesIO(text.encode("utf-8")))
+                self._put_s3(path, io.BytesIO(data))
             else:
                 with self.fs.open_output_stream(path) as out:
-                    out.write(text.encode("utf-8"))
+                    out.write(data)
         except (OSError, pa.ArrowException) as exc:
             raise LakeError(
                 f"cannot write {path}: {exc}",

@@ -1,0 +1,1 @@
+"""The ``framer`` export format (being built)."""

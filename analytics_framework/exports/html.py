@@ -1,0 +1,1 @@
+"""The ``html`` export format (being built)."""

@@ -1,0 +1,1 @@
+"""The ``zip_bundle`` export format (being built)."""
