@@ -1,15 +1,547 @@
-"""Charts (png, svg): being built.
+"""Charts (``png``, ``svg``): one numbered chart per report view, drawn with matplotlib.
 
-Contract used by the other formats: ``draw(ctx, fmt="png") -> list[tuple[str, bytes]]`` returns
-the numbered chart files (``01_conversations.png`` …) drawn from ``ctx.results``, appending a
-note to ``ctx.notes`` for each chart skipped because its report has no rows.
+Contract used by the other formats (HTML, ZIP): :func:`draw` returns the numbered chart files
+(``01_conversations.png`` …) drawn from ``ctx.results``, appending a note to ``ctx.notes`` for each
+chart skipped because its report is missing or has no rows — a chart is never drawn blank. A format
+that embeds the charts asks for :data:`REPORTS` too.
+
+==========================  ================  ===============================================
+file                        report            what it shows
+==========================  ================  ===============================================
+``01_conversations``        overview, funnel  conversations per period (new leads when staged)
+``02_response_times``       overview          FRT and response time, p50 and p90, per period
+``03_activity_heatmap``     activity          customer and agent messages, weekday x hour
+``04_agents``               agents            the latest period's agents: conversations, FRT
+``05_topics``               topics            topics, intents, objections, summed over periods
+``06_sentiment``            overview          positive / neutral / negative share per period
+``07_retention``            retention         day-1/7/30 retention per cohort, weekly triangle
+``08_stage_funnel``         funnel            leads per stage, conversion to the next stage
+``09_leaderboard``          leaderboard       the latest period's top organisations, share
+==========================  ================  ===============================================
+
+Rendering is matplotlib's object API on the Agg canvas (no display, no pyplot state, the
+process's backend untouched), 16 x 9 inches at ``ctx.dpi`` (1600 x 900 pixels at 100), with the
+Okabe-Ito colour-blind-safe palette and the ``cividis`` colour map. Output is deterministic: no
+dates in the file metadata, a fixed SVG hash salt and id, text kept as SVG ``<text>``.
 """
 
 from __future__ import annotations
 
-from analytics_framework.exports.base import ExportContext
+import io
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from cycler import cycler
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from analytics_framework.exports import register
+from analytics_framework.exports.base import Destination, ExportContext, Exporter
+from analytics_framework.reports import ReportResult
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000")
+"""Okabe & Ito's colour-blind-safe palette (blue, orange, green, vermillion, sky, purple …)."""
+
+SENTIMENT_COLOURS = {"positive": "#009E73", "neutral": "#999999", "negative": "#D55E00"}
+
+REPORTS: dict[str, dict[str, Any]] = {
+    "overview": {},
+    "activity": {},
+    "agents": {"sort": "conversations", "limit": 10},
+    "topics": {},
+    "retention": {},
+    "funnel": {},
+    "leaderboard": {"sort": "conversations", "limit": 10},
+}
+"""Every report the charts draw from, with its options beyond the shared ones."""
+
+RC = {
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
+    "font.family": "DejaVu Sans",
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "none",  # titles stay searchable <text>, not glyph paths
+    "svg.hashsalt": "conversation-analytics",
+    "svg.id": "chart",
+}
+METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+"""File metadata without dates or versions, so the same lake gives the same files."""
+
+DURATION_UNITS = (("s", 1.0), ("min", 60.0), ("h", 3600.0), ("d", 86400.0))
+"""Axis units for durations, with seconds per unit."""
+
+MAX_TICKS = 16
+"""At most this many period labels on an axis (every n-th is shown beyond)."""
+
+
+class _Skip(Exception):
+    """A chart has nothing to draw; the message says why."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One numbered chart.
+
+    Attributes:
+        name: the file name without extension (``02_response_times``).
+        report: the report it is drawn from.
+        title: the headline, before the report and filters.
+        plot: draws onto the figure from the report's result; raises ``_Skip`` with a reason
+            when a section it needs is empty.
+    """
+
+    name: str
+    report: str
+    title: str
+    plot: Callable[[Figure, ReportResult, ExportContext], None]
+
+
+def duration_unit(values: Iterable[float | None]) -> tuple[str, float]:
+    """Choose the unit a duration axis reads in, from the magnitude of its values.
+
+    The median of the positive values decides, so one outlier (a six-year-old thread) does not
+    turn every other period into a sliver: under 120 s reads in seconds, under 120 min in
+    minutes, under 48 h in hours, else days.
+
+    Args:
+        values: durations in seconds (None and non-positive values are ignored).
+
+    Returns:
+        ``(unit, seconds_per_unit)``, e.g. ``("min", 60.0)``; ``("s", 1.0)`` with no values.
+    """
+    positive = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not positive:
+        return DURATION_UNITS[0]
+    typical = statistics.median(positive)
+    for (unit, size), limit in zip(DURATION_UNITS, (120.0, 7200.0, 172800.0), strict=False):
+        if typical < limit:
+            return unit, size
+    return DURATION_UNITS[-1]
+
+
+def needs_log_scale(values: Iterable[float | None]) -> bool:
+    """Return True when positive values span more than two decades (a log axis reads better)."""
+    positive = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    return bool(positive) and max(positive) / min(positive) > 100
+
+
+def _nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _periods(rows: Iterable[dict[str, Any]]) -> list[str]:
+    return sorted({str(r["period"]) for r in rows})
+
+
+def _by_org(result: ReportResult) -> bool:
+    return "org_id" in result.columns and any(r.get("org_id") is not None for r in result.rows)
+
+
+def _period_axis(ax: Axes, periods: list[str], ctx: ExportContext) -> None:
+    step = max(1, math.ceil(len(periods) / MAX_TICKS))
+    ticks = list(range(0, len(periods), step))
+    ax.set_xticks(ticks, [periods[i] for i in ticks], rotation=45, ha="right")
+    ax.set_xlim(-0.6, len(periods) - 0.4)
+    zone = ctx.filters.get("timezone") or "UTC"
+    ax.set_xlabel(f"{ctx.filters.get('period') or ''} period (first day, {zone})".strip())
+
+
+def _duration_axis(ax: Axes, values: list[float], label: str) -> float:
+    """Set a duration axis's unit and scale; return the seconds per unit to divide by."""
+    unit, size = duration_unit(values)
+    scale = ""
+    if needs_log_scale(values):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        scale = ", log scale"
+    ax.set_ylabel(f"{label} ({unit}{scale})")
+    return size
+
+
+def _top_orgs(rows: list[dict[str, Any]], n: int = 5) -> list[str]:
+    totals: dict[str, float] = defaultdict(float)
+    for r in rows:
+        totals[str(r.get("org_id"))] += r.get("conversations") or 0
+    return sorted(totals, key=lambda o: (-totals[o], o))[:n]
+
+
+def _latest(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    latest = _periods(rows)[-1]
+    return latest, sorted(
+        (r for r in rows if str(r["period"]) == latest), key=lambda r: r.get("rank") or 0
+    )
+
+
+def _note(fig: Figure, text: str) -> None:
+    fig.text(0.01, 0.01, text, fontsize=9, color="#555555", ha="left", va="bottom")
+
+
+# -- the charts ----------------------------------------------------------------------------------
+
+
+def _conversations(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    counts: dict[str, float] = defaultdict(float)
+    for r in result.rows:
+        counts[str(r["period"])] += r.get("conversations") or 0
+    leads: dict[str, float] = defaultdict(float)
+    funnel = ctx.results.get("funnel")
+    for r in funnel.rows if funnel else []:
+        if r.get("kind") == "stage":
+            leads[str(r["period"])] += r.get("new_leads") or 0
+    periods = sorted(set(counts) | set(leads))
+    ax = fig.add_subplot()
+    xs = range(len(periods))
+    ax.bar(xs, [counts.get(p, 0) for p in periods], label=result.column("conversations").label)
+    if leads:
+        label = funnel.column("new_leads").label if funnel else "new leads"
+        ax.plot(
+            xs, [leads.get(p, math.nan) for p in periods], "o-", color=OKABE_ITO[1], label=label
+        )
+        ax.legend(loc="upper left")
+    ax.set_ylabel("conversations" + (" / new leads" if leads else "") + " (count)")
+    _period_axis(ax, periods, ctx)
+
+
+def _response_times(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    periods = _periods(result.rows)
+    index = {p: i for i, p in enumerate(periods)}
+    panels = (("FRT", "frt"), ("response time", "response"))
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, (label, prefix) in zip(axes, panels, strict=True):
+        columns = [f"{prefix}_median_s", f"{prefix}_p90_s"]
+        values = [r.get(c) for r in result.rows for c in columns]
+        if not any(v is not None for v in values):
+            ax.text(0.5, 0.5, f"no {label} in this range", transform=ax.transAxes, ha="center")
+            ax.set_ylabel(label)
+            continue
+        size = _duration_axis(ax, values, label)
+        if _by_org(result):  # medians do not pool over orgs: one line per org
+            for org in _top_orgs(result.rows):
+                rows = [r for r in result.rows if str(r.get("org_id")) == org]
+                ys = [_nan(r.get(columns[0])) / size for r in rows]
+                ax.plot([index[str(r["period"])] for r in rows], ys, "o-", label=f"{org} p50")
+        else:
+            for column, style in zip(columns, ("o-", "s--"), strict=True):
+                ys = [_nan(r.get(column)) / size for r in result.rows]
+                ax.plot(range(len(periods)), ys, style, label=result.column(column).label)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10)
+        ax.set_title(f"{label}: median and p90" if not _by_org(result) else f"{label}: median")
+    _period_axis(axes[-1], periods, ctx)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+
+
+def _heatmap(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    from analytics_framework.reports.defs.activity import WEEKDAYS
+
+    cells = [r for r in result.rows if r.get("section") == "heatmap"]
+    if not cells:
+        raise _Skip("activity has no heatmap rows")
+    zone = ctx.filters.get("timezone") or "UTC"
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, column in zip(axes, ("customer_per_day", "agent_per_day"), strict=True):
+        grid = [[math.nan] * 24 for _ in WEEKDAYS]
+        for r in cells:
+            grid[WEEKDAYS.index(r["weekday"])][int(r["hour"])] = _nan(r.get(column))
+        image = ax.imshow(grid, aspect="auto", cmap="cividis", interpolation="nearest")
+        ax.set_yticks(range(7), WEEKDAYS)
+        ax.set_ylabel("weekday")
+        ax.grid(False)
+        who = column.split("_")[0]
+        ax.set_title(f"{who} messages per hour, mean per such weekday")
+        fig.colorbar(image, ax=ax, label=f"{who} messages / day (count)")
+    axes[-1].set_xticks(range(24), [f"{h:02d}" for h in range(24)])
+    axes[-1].set_xlabel(f"hour of day ({zone})")
+
+
+def _agents(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    period, rows = _latest(result.rows)
+    names = [str(r.get("agent_id") or "(no sender id)") for r in rows]
+    ys = range(len(rows))
+    left, right = fig.subplots(1, 2, sharey=True)
+    left.barh(ys, [r.get("conversations") or 0 for r in rows], color=OKABE_ITO[0])
+    left.set_yticks(ys, names)
+    left.invert_yaxis()
+    left.set_xlabel("conversations handled (count)")
+    left.set_ylabel("agent (ranked by conversations)")
+    left.set_title(f"period starting {period}: conversations")
+    frt = [r.get("frt_median_s") for r in rows]
+    unit, size = duration_unit(frt)
+    right.barh(ys, [_nan(v) / size for v in frt], color=OKABE_ITO[1])
+    right.set_xlabel(f"{result.column('frt_median_s').label} ({unit})")
+    right.set_title("first response time, median (blank: answered no conversation first)")
+
+
+def _topics(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    axes = fig.subplots(1, 3)
+    for ax, dimension in zip(axes, ("topic", "intent", "objection"), strict=True):
+        totals: dict[str, float] = defaultdict(float)
+        for r in result.rows:
+            if r.get("dimension") == dimension and r.get("value") is not None:
+                totals[str(r["value"])] += r.get("conversations") or 0
+        top = sorted(totals, key=lambda v: (-totals[v], v))[:10]
+        ax.set_title(f"{dimension}s" if dimension != "objection" else "sales objections")
+        if not top:
+            ax.text(0.5, 0.5, f"no {dimension} labeled", transform=ax.transAxes, ha="center")
+            ax.set_axis_off()
+            continue
+        ax.barh(range(len(top)), [totals[v] for v in top], color=OKABE_ITO[2])
+        ax.set_yticks(range(len(top)), top)
+        ax.invert_yaxis()
+        ax.set_xlabel("conversations (count, summed over periods)")
+    _note(fig, "each period contributes its top 10 per dimension")
+
+
+def _sentiment(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    shares: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    weights: dict[str, float] = defaultdict(float)
+    for r in result.rows:
+        labeled = r.get("labeled") or 0
+        if not labeled or r.get("positive_pct") is None:
+            continue
+        period = str(r["period"])
+        weights[period] += labeled
+        for kind in SENTIMENT_COLOURS:  # pooled over orgs: shares weighted by labeled counts
+            shares[period][kind] += (r.get(f"{kind}_pct") or 0) * labeled
+    if not weights:
+        raise _Skip("overview has no labeled conversations (run analytics enrich)")
+    periods = sorted(weights)
+    ax = fig.add_subplot()
+    bottom = [0.0] * len(periods)
+    for kind, colour in SENTIMENT_COLOURS.items():
+        ys = [shares[p][kind] / weights[p] for p in periods]
+        ax.bar(range(len(periods)), ys, bottom=bottom, color=colour, label=kind)
+        bottom = [b + y for b, y in zip(bottom, ys, strict=True)]
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("share of labeled conversations (%)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _period_axis(ax, periods, ctx)
+
+
+def _retention(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    from analytics_framework.reports.defs.retention import DAYS
+
+    cohorts = sorted((r for r in result.rows if r.get("section") == "cohorts"), key=_period_key)
+    weekly = [r for r in result.rows if r.get("section") == "weekly"]
+    if not cohorts and not weekly:
+        raise _Skip("retention has no cohort rows")
+    left, right = fig.subplots(1, 2, width_ratios=(3, 2))
+    periods = [str(r["period"]) for r in cohorts]
+    for n, style in zip(DAYS, ("o-", "s--", "^:"), strict=True):
+        column = f"d{n}_retention_pct"
+        left.plot(
+            range(len(periods)),
+            [_nan(r.get(column)) for r in cohorts],
+            style,
+            label=result.column(column).label,
+        )
+    left.set_ylabel("customers who came back (% of eligible)")
+    left.set_title("day-N retention by cohort (gaps: not yet eligible)")
+    left.legend(loc="upper left")
+    _period_axis(left, periods, ctx)
+    left.set_xlabel(f"cohort: {left.get_xlabel()}")
+    weeks = sorted({int(r["weeks_since"]) for r in weekly})
+    starts = _periods(weekly)
+    grid = [[math.nan] * len(weeks) for _ in starts]
+    for r in weekly:
+        grid[starts.index(str(r["period"]))][weeks.index(int(r["weeks_since"]))] = _nan(
+            r.get("active_pct")
+        )
+    right.grid(False)
+    right.set_title("weekly cohorts: active % by weeks since first seen")
+    if weekly:
+        image = right.imshow(grid, aspect="auto", cmap="cividis", vmin=0, vmax=100)
+        right.set_xticks(range(len(weeks)), [str(w) for w in weeks])
+        step = max(1, math.ceil(len(starts) / MAX_TICKS))
+        right.set_yticks(range(0, len(starts), step), starts[::step])
+        right.set_xlabel("weeks since first seen")
+        right.set_ylabel("cohort (week starting)")
+        fig.colorbar(image, ax=right, label="active customers (% of cohort)")
+
+
+def _period_key(row: dict[str, Any]) -> str:
+    return str(row["period"])
+
+
+def _funnel(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    stages: dict[tuple[int, str], list[float]] = {}
+    for r in result.rows:
+        if r.get("kind") == "stage":
+            totals = stages.setdefault((int(r["step"]), str(r["stage"])), [0.0, 0.0])
+            totals[0] += r.get("leads") or 0
+            totals[1] += r.get("reached_next") or 0
+    if not stages:
+        raise _Skip("funnel has no stage rows (stages come from --source mochi)")
+    order = sorted(stages)
+    ax = fig.add_subplot()
+    ys = range(len(order))
+    reached = [stages[k][0] for k in order]
+    ax.barh(ys, reached, color=OKABE_ITO[0])
+    ax.set_yticks(ys, [stage for _, stage in order])
+    ax.invert_yaxis()
+    for y, key in zip(ys, order, strict=True):
+        leads, nxt = stages[key]
+        text = f"{leads:,.0f}" + (f"  ·  {nxt / leads * 100:.1f}% reach the next" if nxt else "")
+        ax.text(leads, y, "  " + text, va="center", fontsize=11)
+    ax.set_xlim(0, max(reached) * 1.35 or 1)
+    ax.set_xlabel("leads that reached the stage (count, all entry periods)")
+    ax.set_ylabel("stage (pipeline order)")
+
+
+def _leaderboard(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    period, rows = _latest(result.rows)
+    metric = str(rows[0].get("metric") or "conversations")
+    left, right = fig.subplots(1, 2)
+    names = [str(r.get("org_id")) for r in rows]
+    values = [r.get(metric) or 0 for r in rows]
+    left.barh(range(len(rows)), values, color=OKABE_ITO[0])
+    left.set_yticks(range(len(rows)), names)
+    left.invert_yaxis()
+    for y, r in enumerate(rows):
+        change = r.get("change_pct")
+        text = f"  {r.get('share_pct') or 0:.1f}% of all"
+        text += f", {change:+.1f}% vs previous" if change is not None else ", new"
+        left.text(values[y], y, text, va="center", fontsize=10)
+    left.set_xlim(0, max(values) * 1.5 or 1)
+    left.set_xlabel(f"{metric} (count)")
+    left.set_ylabel(f"organisation (ranked by {metric})")
+    left.set_title(f"period starting {period}")
+    periods = _periods(result.rows)
+    for org in names:
+        points = [
+            (periods.index(str(r["period"])), r.get("share_pct"))
+            for r in result.rows
+            if str(r.get("org_id")) == org
+        ]
+        right.plot([x for x, _ in points], [_nan(y) for _, y in points], "o-", label=org)
+    right.set_ylabel(f"share of the period's {metric} (%)")
+    right.set_title("share over time (while in the top)")
+    right.legend(loc="upper left", fontsize=9)
+    _period_axis(right, periods, ctx)
+
+
+CHARTS: tuple[Chart, ...] = (
+    Chart("01_conversations", "overview", "Conversations per period", _conversations),
+    Chart("02_response_times", "overview", "First response and response time", _response_times),
+    Chart("03_activity_heatmap", "activity", "When customers and agents write", _heatmap),
+    Chart("04_agents", "agents", "Agents ranked by conversations", _agents),
+    Chart("05_topics", "topics", "Topics, intents and objections", _topics),
+    Chart("06_sentiment", "overview", "Customer sentiment", _sentiment),
+    Chart("07_retention", "retention", "Customer retention", _retention),
+    Chart("08_stage_funnel", "funnel", "Lead stage funnel", _funnel),
+    Chart("09_leaderboard", "leaderboard", "Organisation leaderboard", _leaderboard),
+)
+"""The numbered set, in file order."""
+
+
+def render(chart: Chart, ctx: ExportContext, fmt: str = "png") -> bytes:
+    """Draw one chart from ``ctx`` and return the file's bytes.
+
+    Args:
+        chart: one of :data:`CHARTS`; its report must be in ``ctx.results`` with rows.
+        ctx: the export's results, filters, lake and resolution.
+        fmt: ``png`` (16 x 9 inches at ``ctx.dpi``: 1600 x 900 pixels at 100) or ``svg``.
+
+    Raises:
+        _Skip: the chart has nothing to draw (a section it needs is empty).
+    """
+    result = ctx.results[chart.report]
+    with rc_context(RC):
+        fig = Figure(figsize=(16, 9), dpi=ctx.dpi, layout="constrained")
+        FigureCanvasAgg(fig)
+        chart.plot(fig, result, ctx)
+        fig.suptitle(
+            f"{chart.title}\n{chart.report} report · {ctx.subtitle()}",
+            fontsize=15,
+            x=0.01,
+            ha="left",
+        )
+        fig.supxlabel(
+            f"metric definitions v{ctx.metric_version} · generated "
+            f"{ctx.generated_at:%Y-%m-%d %H:%M} UTC · {ctx.lake_uri}",
+            fontsize=9,
+            color="#555555",
+            x=0.99,
+            ha="right",
+        )
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=ctx.dpi, metadata=METADATA[fmt])
+    return buf.getvalue()
 
 
 def draw(ctx: ExportContext, fmt: str = "png") -> list[tuple[str, bytes]]:
-    """Return no charts yet (the charts module is being built)."""
-    return []
+    """Draw every chart whose report has rows; note each one skipped in ``ctx.notes``.
+
+    Args:
+        ctx: the export's results (ask for :data:`REPORTS`), filters, lake and resolution.
+        fmt: ``png`` or ``svg``.
+
+    Returns:
+        ``(file name, bytes)`` per chart drawn, in :data:`CHARTS` order
+        (``01_conversations.png`` …).
+
+    Raises:
+        ValueError: ``fmt`` is neither ``png`` nor ``svg``.
+    """
+    if fmt not in METADATA:
+        raise ValueError(f"charts are png or svg, not {fmt!r}")
+    files = []
+    for chart in CHARTS:
+        result = ctx.results.get(chart.report)
+        if result is None:
+            ctx.notes.append(f"{chart.name} skipped: {chart.report} was not computed")
+            continue
+        if not result.rows:
+            why = f" — {result.note}" if result.note else ""
+            ctx.notes.append(f"{chart.name} skipped: {chart.report} has no rows{why}")
+            continue
+        try:
+            files.append((f"{chart.name}.{fmt}", render(chart, ctx, fmt)))
+        except _Skip as exc:
+            ctx.notes.append(f"{chart.name} skipped: {exc}")
+    return files
+
+
+class _Charts(Exporter):
+    """The numbered chart set written as files of :attr:`fmt`."""
+
+    fmt: ClassVar[str]
+    reports = REPORTS
+
+    def export(self, ctx: ExportContext, dest: Destination) -> list[str]:
+        """Write every chart drawn by :func:`draw` to ``dest``; return the paths written.
+
+        Raises:
+            LakeError: a file cannot be written.
+        """
+        return [dest.write(name, data) for name, data in draw(ctx, self.fmt)]
+
+
+@register
+class PngCharts(_Charts):
+    """Charts as PNG images, 1600 x 900 pixels at the default ``--dpi 100``."""
+
+    name = "png"
+    fmt = "png"
+    description = "numbered PNG charts (1600x900 at --dpi 100)"
+
+
+@register
+class SvgCharts(_Charts):
+    """Charts as SVG drawings (text kept as text)."""
+
+    name = "svg"
+    fmt = "svg"
+    description = "numbered SVG charts"
