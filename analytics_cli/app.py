@@ -24,6 +24,7 @@ from rich.console import Console
 
 from analytics_cli import render, report_view
 from analytics_cli.conversations_cmd import conversations_app
+from analytics_cli.digest_cmd import digest
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -731,6 +732,9 @@ def state_reset(
         f"state {'deleted' if removed else 'was already absent'}: {store.path}",
         highlight=False,
     )
+
+
+app.command()(guarded(digest))
 
 
 def main() -> None:

@@ -204,6 +204,38 @@ class Settings(BaseSettings):
         None, description="TOML taxonomy replacing the packaged default. (--taxonomy)"
     )
 
+    # ---- Slack digest (analytics digest) ------------------------------------------------------
+    slack_webhook_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL"),
+        description="Slack incoming webhook URL (SLACK_WEBHOOK_URL); it embeds a token, so it "
+        "is a secret. Posts to the webhook's own channel.",
+        json_schema_extra={"secret": True},
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN"),
+        description="Slack bot token, xoxb-… (SLACK_BOT_TOKEN), for chat.postMessage and chart "
+        "uploads; preferred over the webhook when both are set.",
+        json_schema_extra={"secret": True},
+    )
+    slack_channel: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ANALYTICS_SLACK_CHANNEL", "SLACK_CHANNEL"),
+        description="Channel the bot posts digests to, e.g. #support or C0123456789 "
+        "(SLACK_CHANNEL); the default route of --by org.",
+    )
+    slack_routes: str | None = Field(
+        None,
+        description='TOML file routing --by org digests to channels (default = "#chan", then '
+        '[orgs] Name = "#chan"). (--routes)',
+    )
+    slack_base_url: str | None = Field(
+        None,
+        description="Another Slack Web API base URL, e.g. http://127.0.0.1:8080/api/ (tests, "
+        "proxies); unset: https://slack.com/api/.",
+    )
+
     @field_validator("llm_provider")
     @classmethod
     def _known_provider(cls, value: str | None) -> str | None:
@@ -286,9 +318,10 @@ def describe(settings: Settings) -> dict[str, Any]:
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         if extra.get("secret"):
             raw = value.get_secret_value() if value is not None else None
-            if raw and "://" in raw:
-                out[name] = mask_uri(raw)
-            else:
+            masked = mask_uri(raw) if raw and "://" in raw else None
+            if masked is not None and masked != raw:  # a URI whose password was hidden
+                out[name] = masked
+            else:  # a key, or a URL that is a secret as a whole (a Slack webhook)
                 out[name] = "set" if raw else "not set"
         else:
             out[name] = value

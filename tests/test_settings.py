@@ -42,6 +42,8 @@ def test_secrets_are_never_shown(monkeypatch):
     assert shown["mongodb_uri"] == "mongodb://app:***@db.internal:27017/?tls=true"
     assert "hunter2" not in repr(load_settings())  # SecretStr in reprs too
     assert mask_uri("mongodb://127.0.0.1:27017/") == "mongodb://127.0.0.1:27017/"
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T1/B1/SECRETXYZ")
+    assert describe(load_settings())["slack_webhook_url"] == "set"  # the URL is the secret
 
 
 def test_all_problems_are_reported_at_once(monkeypatch):
