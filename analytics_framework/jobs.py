@@ -359,9 +359,8 @@ def export_job(
     """
     from datetime import UTC, datetime
 
-    from analytics_framework.errors import LakeError
     from analytics_framework.exports import Destination, ExportContext, get_exporter
-    from analytics_framework.reports import get_report
+    from analytics_framework.storage.query import connect
 
     exporter = get_exporter(fmt)
     check_range(start, end)
@@ -369,27 +368,24 @@ def export_job(
     lake.require("conversations")
     results: dict[str, ReportResult] = {}
     notes: list[str] = []
-    for name, extra in exporter.reports.items():
-        spec = get_report(name)
-        options = dict(extra)
-        if compare and spec.option("compare") is not None:
-            options["compare"] = compare
-        try:
-            results[name] = run_report(
-                spec,
-                lake,
-                period=period,
-                start=start,
-                end=end,
-                org=org,
-                by=by if by in spec.by else None,
-                timezone=settings.timezone,
-                options=options,
-            )
-        except LakeError as exc:
-            if not any(t in exc.message for t in spec.requires):
-                raise
-            notes.append(f"{name}: skipped — {exc.one_line()}")
+    con = connect(lake)  # one connection for every report: the views are built once
+    try:
+        _run_export_reports(
+            exporter.reports,
+            results,
+            notes,
+            con,
+            lake,
+            settings,
+            period,
+            start,
+            end,
+            org,
+            by,
+            compare,
+        )
+    finally:
+        con.close()
     ctx = ExportContext(
         results=results,
         lake_uri=lake_id(settings.lake_uri),
@@ -409,3 +405,45 @@ def export_job(
     dest = Destination(output, settings.s3_endpoint_url)
     written = exporter().export(ctx, dest)
     return ExportOutcome(written, ctx.notes)
+
+
+def _run_export_reports(
+    reports: dict[str, dict[str, Any]],
+    results: dict[str, ReportResult],
+    notes: list[str],
+    con: Any,
+    lake: Any,
+    settings: Settings,
+    period: str,
+    start: date | None,
+    end: date | None,
+    org: str | None,
+    by: str | None,
+    compare: str | None,
+) -> None:
+    """Run each report an export draws from over one connection; note the ones skipped."""
+    from analytics_framework.errors import LakeError
+    from analytics_framework.reports import get_report
+
+    for name, extra in reports.items():
+        spec = get_report(name)
+        options = dict(extra)
+        if compare and spec.option("compare") is not None:
+            options["compare"] = compare
+        try:
+            results[name] = run_report(
+                spec,
+                lake,
+                period=period,
+                start=start,
+                end=end,
+                org=org,
+                by=by if by in spec.by else None,
+                timezone=settings.timezone,
+                options=options,
+                con=con,
+            )
+        except LakeError as exc:
+            if not any(t in exc.message for t in spec.requires):
+                raise
+            notes.append(f"{name}: skipped — {exc.one_line()}")

@@ -207,6 +207,7 @@ def run_report(
     by: str | None = None,
     timezone: str = "UTC",
     options: dict[str, Any] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> ReportResult:
     """Compute ``report`` over ``lake``.
 
@@ -221,6 +222,8 @@ def run_report(
         timezone: IANA zone in which days, weeks and months are cut.
         options: the report's own options (:attr:`Report.options`), by name; missing ones take
             their defaults. They reach the SQL as parameters ``$name``.
+        con: a connection from :func:`~analytics_framework.storage.query.connect` to reuse
+            (several reports over one lake, as exports run them); None opens and closes one.
 
     Returns:
         The :class:`ReportResult`.
@@ -272,7 +275,8 @@ def run_report(
     }
     code = re.sub(r"--[^\n]*", "", sql)  # a parameter named only in a comment is not bound
     bounds, params = params, {k: v for k, v in params.items() if f"${k}" in code}
-    con = connect(lake)
+    own = con is None
+    con = connect(lake) if con is None else con
     try:
         define_local_time(con, timezone)  # local_ts(): wall-clock time in --timezone, fast
         business_hours.register(con, hours, bounds)  # the view replies_business
@@ -285,7 +289,8 @@ def run_report(
             "check that the lake was written by this version of analytics (re-run collect)",
         ) from None
     finally:
-        con.close()
+        if own:
+            con.close()
     for row in rows:
         for key, value in row.items():
             if isinstance(value, date):
