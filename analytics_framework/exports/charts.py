@@ -477,7 +477,8 @@ def render(chart: Chart, ctx: ExportContext, fmt: str = "png") -> bytes:
             ha="right",
         )
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=ctx.dpi, metadata=METADATA[fmt])
+        extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}  # fast zlib
+        fig.savefig(buf, format=fmt, dpi=ctx.dpi, metadata=METADATA[fmt], **extra)
     return buf.getvalue()
 
 
