@@ -443,6 +443,11 @@ def _refuse_unknown(
     """
     for name, (sql, where) in UNKNOWN_CHECKS.items():
         value = getattr(filters, name)
+        if value is not None and name in ("topic", "intent") and not lake.exists("labels"):
+            raise LakeError(
+                f"the lake at {lake.uri} has no labels, so no conversation has {name} {value!r}",
+                "label it first: analytics enrich",
+            )
         if value is not None and not _query(con, lake, sql, {"v": value}):
             raise ConfigurationError(
                 f"no {name} {value!r} in the lake at {lake.uri}",

@@ -284,7 +284,6 @@ def f(*names: str) -> list[str]:
         (("--org", "globex"), f("a3", "a4")),
         (("--agent", "ann"), f("a6", "a3", "a1")),
         (("--agent", "bob"), f("a1")),
-        (("--agent", "bot"), []),  # a bot is not a human reply
         (("--topic", "BILLING"), f("a6", "a4")),
         (("--intent", "complain"), f("a5", "a3")),
         (("--satisfied",), f("a6", "a4", "a1")),  # a6: surveyed 4 wins over predicted 1
@@ -312,6 +311,12 @@ def test_each_filter_returns_exactly_the_expected_ids(chats, args, expected):
     page = listed("--limit", "0", *args)
     assert [r["conversation_id"] for r in page["conversations"]] == expected
     assert page["total"] == len(expected)
+
+
+def test_a_bot_is_no_agent_to_filter_by(chats):
+    # a bot never sends a human reply, so no conversation has it among its agents
+    result = invoke("conversations", "list", "--agent", "bot")
+    assert result.exit_code == 2 and "no agent 'bot'" in result.stderr
 
 
 @pytest.mark.parametrize("limit", [1, 2, 4, 6])
@@ -474,7 +479,7 @@ def test_unlabeled_lake_lists_with_empty_label_columns(in_tmp):
     page = listed("--limit", "0")
     assert page["total"] == 1312
     assert all(r["topic"] is None and r["satisfaction"] is None for r in page["conversations"])
-    assert listed("--topic", "travel")["total"] == 0
+    one_error_line(invoke("conversations", "list", "--topic", "travel"), 1, "analytics enrich")
     assert listed("--satisfied")["total"] == 0  # no survey and no prediction: neither
 
 
