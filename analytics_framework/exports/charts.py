@@ -203,7 +203,11 @@ def _conversations(fig: Figure, result: ReportResult, ctx: ExportContext) -> Non
     periods = sorted(set(counts) | set(leads))
     ax = fig.add_subplot()
     xs = range(len(periods))
-    ax.bar(xs, [counts.get(p, 0) for p in periods], label=result.column("conversations").label)
+    ys = [counts.get(p, 0) for p in periods]
+    if len(periods) > MANY_PERIODS:  # a year of days: a filled step line draws in a blink
+        ax.fill_between(xs, ys, step="mid", label=result.column("conversations").label)
+    else:
+        ax.bar(xs, ys, label=result.column("conversations").label)
     if leads:
         label = funnel.column("new_leads").label if funnel else "new leads"
         ax.plot(
@@ -304,6 +308,10 @@ def _topics(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     _note(fig, "each period contributes its top 10 per dimension")
 
 
+MANY_PERIODS = 60
+"""Above this many periods, bar charts are drawn as filled areas (bars cost a patch each)."""
+
+
 def _sentiment(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     shares: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     weights: dict[str, float] = defaultdict(float)
@@ -319,11 +327,21 @@ def _sentiment(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
         raise _Skip("overview has no labeled conversations (run analytics enrich)")
     periods = sorted(weights)
     ax = fig.add_subplot()
-    bottom = [0.0] * len(periods)
-    for kind, colour in SENTIMENT_COLOURS.items():
-        ys = [shares[p][kind] / weights[p] for p in periods]
-        ax.bar(range(len(periods)), ys, bottom=bottom, color=colour, label=kind)
-        bottom = [b + y for b, y in zip(bottom, ys, strict=True)]
+    series = {k: [shares[p][k] / weights[p] for p in periods] for k in SENTIMENT_COLOURS}
+    if len(periods) > MANY_PERIODS:  # a year of days: one stacked area, not 1,000 bars
+        ax.stackplot(
+            range(len(periods)),
+            *series.values(),
+            colors=list(SENTIMENT_COLOURS.values()),
+            labels=list(series),
+            step="mid",
+        )
+    else:
+        bottom = [0.0] * len(periods)
+        for kind, colour in SENTIMENT_COLOURS.items():
+            ys = series[kind]
+            ax.bar(range(len(periods)), ys, bottom=bottom, color=colour, label=kind)
+            bottom = [b + y for b, y in zip(bottom, ys, strict=True)]
     ax.set_ylim(0, 100)
     ax.set_ylabel("share of labeled conversations (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
