@@ -39,6 +39,8 @@ CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
     "org_id": pl.String(),
     "customer_id": pl.String(),
     "agent_ids": pl.List(pl.String()),
+    "agent_message_counts": pl.List(pl.Int64()),
+    "agent_reply_counts": pl.List(pl.Int64()),
     "started_at": TS,
     "ended_at": TS,
     "message_count": pl.Int64(),
@@ -55,11 +57,25 @@ CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
     "attributes": pl.String(),
     "assigned_agent_id": pl.String(),
     "stage": pl.String(),
+    "first_bot_at": TS,
+    "last_agent_at": TS,
 }
 """``response_times_s`` holds every reply's response time so reports can give median / p90 over
 replies (DESIGN.md: "a report's average is over replies"). ``assigned_agent_id`` is who the lead
 is assigned to (Mochi's setter, NocoDB's column), which is not always who wrote; ``stage`` the
-lead's current stage (Mochi)."""
+lead's current stage (Mochi).
+
+``agent_message_counts`` / ``agent_reply_counts``: for each agent of ``agent_ids`` (same order),
+the human messages they sent in the conversation and how many of them were replies that
+answered a waiting customer (``replies`` rows); human messages without a sender id are in
+neither (``agent_messages`` and ``response_count`` minus the sums). The agents report reads
+them instead of grouping every message; it refuses rows written before they existed (re-collect
+with ``--full-refresh``).
+
+``first_bot_at`` / ``last_agent_at``: the conversation's first bot message and last human reply
+(role ``agent``), null when it has none; the engagement report's handoff (a human reply at or
+after the first bot message) reads them instead of scanning every message. Rows written before
+they existed read null there, and the report falls back to the messages for those."""
 
 REPLY_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),

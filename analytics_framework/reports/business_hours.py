@@ -369,7 +369,119 @@ ASOF LEFT JOIN business_calendar AS a ON r.waiting_since >= a.opens_at
 ASOF LEFT JOIN business_calendar AS b ON r.replied_at >= b.opens_at
 """
 """``replies_business``: each reply with ``business_s``, its business time in seconds (NULL
-when an end lies outside the calendar: before its first sentinel, or at/after its last)."""
+when an end lies outside the calendar: before its first sentinel, or at/after its last).
+The general form, two ASOF joins; :data:`BUCKET_VIEW` computes the same faster."""
+
+WIDTHS_US = (
+    3_600_000_000, 1_800_000_000, 900_000_000, 300_000_000, 60_000_000, 1_000_000, 1_000, 1
+)
+"""Bucket widths tried, widest first: an hour, 30, 15, 5 and 1 minutes, a second, 1 ms, 1 µs."""
+
+MAX_BUCKETS = 1_000_000
+"""More buckets than this (openings at odd minutes over years): the ASOF joins of :data:`VIEW`."""
+
+BUCKETS = """
+CREATE OR REPLACE TEMP TABLE business_buckets AS
+WITH cal AS (
+    SELECT epoch_us(opens_at) AS o, epoch_us(closes_at) AS c, open_before_us AS before
+    FROM business_calendar
+),
+k AS (SELECT range AS k, {base} + (range - 1) * {width} AS s FROM range(1, {count}))
+SELECT k.k, a.c, a.before - a.o AS off
+FROM k ASOF JOIN cal AS a ON k.s >= a.o
+"""
+"""``business_buckets``: per bucket ``k`` ≥ 1, the instants ``base + (k-1)·width`` up to the next
+bucket, the interval that an ASOF join finds at its start: its end ``c`` and ``off``, its open
+time before minus its start. Every opening lies on a bucket start, so every instant of the
+bucket finds that same interval, and its open time up to ``t`` — :data:`OPEN_UNTIL`, ``before +
+least(greatest(t - o, 0), c - o)`` — is ``least(t, c) + off`` (``t ≥ o``): the same integers,
+two columns. The buckets stop where the last sentinel (``beyond``) opens."""
+
+
+def bucket_view(base: int, width: int) -> str:
+    """Return the ``replies_business`` view over :data:`BUCKETS`: the values of :data:`VIEW`
+    from two hash joins on integer bucket numbers instead of two ASOF joins.
+
+    An instant's bucket is ``(t - base + width) // width`` (integer division truncates, so
+    every instant before ``base``, the first sentinel's opening, gets a number below 1); an end
+    before the first sentinel or at/after the last finds no bucket, and its NULL ``off`` makes
+    ``business_s`` NULL, as the ASOF joins do (no interval; ``beyond``).
+    """
+    return f"""
+CREATE OR REPLACE TEMP VIEW replies_business AS
+SELECT
+    r.* EXCLUDE (_w, _r),
+    ((least(_r, b.c) + b.off) - (least(_w, a.c) + a.off)) / 1e6 AS business_s
+FROM (
+    SELECT *, epoch_us(waiting_since) AS _w, epoch_us(replied_at) AS _r FROM replies
+) AS r
+LEFT JOIN business_buckets AS a ON a.k = (r._w - {base} + {width}) // {width}
+LEFT JOIN business_buckets AS b ON b.k = (r._r - {base} + {width}) // {width}
+"""
+
+
+def _width(opens: list[int]) -> int | None:
+    """Return the widest of :data:`WIDTHS_US` that divides every opening (epoch µs), or None
+    when that takes more than :data:`MAX_BUCKETS` buckets."""
+    span = opens[-1] - opens[0]
+    for width in WIDTHS_US:
+        if all(o % width == 0 for o in opens):
+            return width if span // width + 1 <= MAX_BUCKETS else None
+    return None  # unreachable: 1 µs divides everything
+
+
+PARQUET_GLOB = re.compile(r"read_parquet\('((?:[^']|'')*)'")
+"""The file pattern of a view over Parquet files (``storage.query.connect``), SQL-quoted."""
+
+STATS_SPAN = """
+SELECT
+    count(*) FILTER (WHERE stats_min_value IS NULL OR stats_max_value IS NULL) AS missing,
+    epoch_us(min(CAST(stats_min_value AS TIMESTAMPTZ)) FILTER (WHERE path_in_schema = 'waiting_since')),
+    epoch_us(max(CAST(stats_max_value AS TIMESTAMPTZ)) FILTER (WHERE path_in_schema = 'replied_at'))
+FROM (
+    SELECT
+        *,
+        CAST(regexp_extract(file_name, '[/\\\\]year=(\\d+)[/\\\\]', 1) AS INTEGER) AS year,
+        CAST(regexp_extract(file_name, '[/\\\\]month=(\\d+)[/\\\\]', 1) AS INTEGER) AS month,
+        CAST(regexp_extract(file_name, '[/\\\\]day=(\\d+)[/\\\\]', 1) AS INTEGER) AS day
+    FROM parquet_metadata('{glob}')
+    WHERE path_in_schema IN ('waiting_since', 'replied_at') AND num_values > 0
+)
+WHERE {where}
+"""
+"""The earliest ``waiting_since`` and latest ``replied_at`` of the replies files of the partition
+days, from their row groups' statistics (and how many row groups have none)."""
+
+
+def _span_us(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[Any, Any]:
+    """Return the earliest ``waiting_since`` and the latest ``replied_at`` (epoch µs, or None
+    without replies) of the ``replies`` of the partition days ``first`` … ``last``.
+
+    Read from the Parquet files' row-group statistics when ``replies`` is a view over Parquet
+    files that all have them (the footers, about 20 ms for 90 days, instead of a scan of every
+    reply, about 100 ms at 2.4M replies); else, or on any error, from the rows themselves.
+    """
+    where = day_filter("", "first", "last")
+    bounds = {k: v for k, v in params.items() if f"${k}" in where}
+    view = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE view_name = 'replies' AND NOT internal"
+    ).fetchone()
+    found = PARQUET_GLOB.search(view[0] or "") if view else None
+    if found is not None:
+        try:
+            missing, lo, hi = con.execute(
+                STATS_SPAN.format(glob=found.group(1), where=where), bounds
+            ).fetchone()  # type: ignore[misc]
+        except duckdb.Error:
+            missing = None
+        if missing == 0:
+            return lo, hi
+    # as epoch microseconds: DuckDB hands TIMESTAMPTZ to Python only through pytz
+    return con.execute(
+        "SELECT epoch_us(min(waiting_since)), epoch_us(max(replied_at)) "
+        f"FROM replies WHERE {where}",
+        bounds,
+    ).fetchone() or (None, None)
 
 
 def register(
@@ -386,19 +498,20 @@ def register(
             "SELECT *, CAST(NULL AS DOUBLE) AS business_s FROM replies"
         )
         return
-    where = day_filter("", "first", "last")
-    bounds = {k: v for k, v in params.items() if f"${k}" in where}
-    # as epoch microseconds: DuckDB hands TIMESTAMPTZ to Python only through pytz
-    lo_us, hi_us = con.execute(
-        "SELECT epoch_us(min(waiting_since)), epoch_us(max(replied_at)) "
-        f"FROM replies WHERE {where}",
-        bounds,
-    ).fetchone() or (None, None)
+    lo_us, hi_us = _span_us(con, params)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)  # no replies: any (tiny) calendar will do
     lo = epoch + timedelta(microseconds=lo_us or 0)
     hi = epoch + timedelta(microseconds=hi_us or lo_us or 0)
-    con.register("business_calendar", hours.calendar(lo, hi))
-    con.execute(VIEW)
+    calendar = hours.calendar(lo, hi)
+    con.register("business_calendar", calendar)
+    opens = calendar.column("opens_at").cast(pa.int64()).to_pylist()
+    width = _width(opens)
+    if width is None:
+        con.execute(VIEW)
+        return
+    count = (opens[-1] - opens[0]) // width + 1  # numbers 1 … count - 1, up to ``beyond``
+    con.execute(BUCKETS.format(base=opens[0], width=width, count=count))
+    con.execute(bucket_view(opens[0], width))
 
 
 def drop_columns(

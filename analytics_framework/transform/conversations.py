@@ -19,6 +19,10 @@ nobody. Bot and system messages are neither replies nor questions: they never re
 - ``avg_response_s``: mean of ``response_times_s``; ``response_count``: their number.
 - ``resolution_s``: ``ended_at − started_at`` when the source status marks it resolved
   (:data:`~analytics_framework.model.RESOLVED_STATUSES`), else null.
+- ``agent_message_counts`` / ``agent_reply_counts``: per agent of ``agent_ids`` (same order), the
+  human messages they sent and how many of those answered a waiting customer.
+- ``first_bot_at`` / ``last_agent_at``: the first bot message's and the last human reply's
+  ``sent_at``, null when there is none (the engagement report's handoff).
 """
 
 from __future__ import annotations
@@ -116,12 +120,29 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
         customer_messages=(role == "customer").sum().cast(pl.Int64),
         agent_messages=(role == "agent").sum().cast(pl.Int64),
         bot_messages=(role == "bot").sum().cast(pl.Int64),
+        first_bot_at=pl.col("sent_at").filter(role == "bot").min(),
+        last_agent_at=pl.col("sent_at").filter(role == "agent").max(),
         **extra,
     )
-    replies = (
-        reply_times(messages)
+    answered = reply_times(messages)
+    replies = answered.group_by("conversation_id", maintain_order=True).agg(
+        response_times_s=pl.col("response_s")
+    )
+    per_agent = (
+        messages.filter((role == "agent") & pl.col("sender_id").is_not_null())
+        .group_by("conversation_id", "sender_id")
+        .agg(sent=pl.len().cast(pl.Int64))
+        .join(
+            answered.filter(pl.col("agent_id").is_not_null())
+            .group_by("conversation_id", "agent_id")
+            .agg(replied=pl.len().cast(pl.Int64)),
+            left_on=["conversation_id", "sender_id"],
+            right_on=["conversation_id", "agent_id"],
+            how="left",
+        )
+        .sort("conversation_id", "sender_id")
         .group_by("conversation_id", maintain_order=True)
-        .agg(response_times_s=pl.col("response_s"))
+        .agg(agent_message_counts="sent", agent_reply_counts=pl.col("replied").fill_null(0))
     )
     status = (
         pl.col("conversation_status") if "conversation_status" in extra else pl.lit(None)
@@ -151,6 +172,11 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
         if "assigned_agent_id" in extra
         else pl.lit(None),
         stage=pl.col("stage") if "stage" in extra else pl.lit(None),
+    )
+    none = pl.lit([], dtype=pl.List(pl.Int64))
+    out = out.join(per_agent, on="conversation_id", how="left").with_columns(
+        agent_message_counts=pl.col("agent_message_counts").fill_null(none),
+        agent_reply_counts=pl.col("agent_reply_counts").fill_null(none),
     )
     return out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()]).sort(
         "started_at", "conversation_id"

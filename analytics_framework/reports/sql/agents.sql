@@ -24,15 +24,37 @@
 --   final ORDER BY are total orders.
 -- Partition pruning: {days} filters conversations.year/month/day; messages and replies are
 --   partitioned like their conversation, so they are read under the alias "conversations" to
---   be pruned the same way. {days_ahead} prunes the FCR window (8 more days).
-WITH followed AS (
-    SELECT
-        conversation_id,
-        CASE WHEN customer_id IS NOT NULL THEN
-            lead(started_at) OVER (PARTITION BY customer_id ORDER BY started_at, conversation_id)
-        END AS next_started_at
-    FROM conversations
-    WHERE {days_ahead}
+--   be pruned the same way. {days_ahead} prunes the FCR look-ahead (8 more days).
+-- How it stays fast over millions of messages (every conversation is read once for the quality
+-- columns, once narrow for the replies, and no message is read):
+--   - who handled what, and how many messages and replies each agent sent there, come from
+--     conversations.agent_ids and its parallel lists agent_message_counts / agent_reply_counts
+--     (written at load time, model.CONVERSATION_SCHEMA), unnested once; what they do not list
+--     (human messages without a sender id) is the NULL agent's. Rows written before those lists
+--     existed stop the report with a message to re-collect.
+--   - FCR's "no new conversation of the same customer within 7 days" is a join of the
+--     conversations with one reply cycle (the only ones FCR can count) to their customer's
+--     other conversations, not a window over all of them; the 7 days are 604800 s of epoch
+--     microseconds (the session is UTC, where INTERVAL 7 DAY is exactly that, through ICU).
+--   - c is read by one consumer (handled), so DuckDB streams it instead of materializing it;
+--     the replies take their period from cr, a narrow read of the same conversations.
+--   - the business-time aggregates are wrapped in CASE WHEN {business_hours}, so without
+--     --business-hours DuckDB drops them (and the quantile states) from the plan.
+WITH repeated AS (
+    -- conversations with one reply cycle whose customer starts another conversation within
+    -- 7 days (the next one by started_at, then conversation_id, as a window would order them)
+    SELECT x.conversation_id
+    FROM (
+        SELECT conversation_id, customer_id, started_at FROM conversations
+        WHERE response_count = 1 AND {days}
+    ) AS x
+    JOIN (
+        SELECT conversation_id, customer_id, started_at FROM conversations WHERE {days_ahead}
+    ) AS y ON y.customer_id = x.customer_id
+    WHERE (y.started_at > x.started_at
+           OR (y.started_at = x.started_at AND y.conversation_id > x.conversation_id))
+      AND epoch_us(y.started_at) < epoch_us(x.started_at) + 604800000000
+    GROUP BY x.conversation_id
 ),
 c AS (
     SELECT
@@ -40,6 +62,10 @@ c AS (
         CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
         assigned_agent_id,
         agent_messages,
+        response_count,
+        agent_ids,
+        agent_message_counts,
+        agent_reply_counts,
         csat_rating,
         l.satisfaction,
         l.sentiment,
@@ -49,45 +75,66 @@ c AS (
                  THEN TRUE END,
             l.resolved
         ) AS resolved,
-        response_count = 1
-            AND (f.next_started_at IS NULL
-                 OR f.next_started_at >= conversations.started_at + INTERVAL 7 DAY) AS one_contact
+        response_count = 1 AND rp.conversation_id IS NULL AS one_contact
     FROM conversations
     LEFT JOIN (
         SELECT conversation_id, satisfaction, sentiment, resolved, objection
         FROM labels WHERE status = 'labeled'
     ) l USING (conversation_id)
-    LEFT JOIN followed f USING (conversation_id)
+    LEFT JOIN repeated rp ON rp.conversation_id = conversations.conversation_id
     WHERE ($start IS NULL OR conversations.started_at >= $start)
       AND ($end IS NULL OR conversations.started_at < $end)
       AND ($org IS NULL OR conversations.org_id = $org)
       AND {days}
 ),
-sent AS (
-    -- by sender: who wrote human messages in which conversation, and how many
-    SELECT conversation_id, sender_id AS agent_id, count(*) AS messages
-    FROM messages AS conversations
-    WHERE role = 'agent' AND '{by}' <> 'assignment' AND {days}
-    GROUP BY conversation_id, sender_id
-),
 handled AS (
-    -- (period, agent, conversation): the conversations each agent is measured on
-    SELECT c.*, s.agent_id, s.messages FROM c JOIN sent s USING (conversation_id)
-    UNION ALL
-    SELECT c.*, c.assigned_agent_id AS agent_id, c.agent_messages AS messages
-    FROM c WHERE '{by}' = 'assignment'
+    -- (period, agent, conversation): the conversations each agent is measured on, with the
+    -- human messages they sent there and how many of them answered a waiting customer; by
+    -- sender the agents of agent_ids, plus NULL for human messages without a sender id
+    SELECT
+        cu.*,
+        unnest(CASE WHEN '{by}' = 'assignment' THEN [assigned_agent_id]
+                    WHEN unsent > 0 THEN list_append(agent_ids, NULL)
+                    ELSE agent_ids END) AS agent_id,
+        unnest(CASE WHEN '{by}' = 'assignment' THEN [agent_messages]
+                    WHEN unsent > 0 THEN list_append(agent_message_counts, unsent)
+                    ELSE agent_message_counts END) AS messages,
+        unnest(CASE WHEN '{by}' = 'assignment' THEN [response_count]
+                    WHEN unsent > 0 THEN list_append(agent_reply_counts,
+                        response_count - coalesce(list_sum(agent_reply_counts), 0))
+                    ELSE agent_reply_counts END) AS replied
+    FROM (
+        SELECT
+            *,
+            agent_messages - coalesce(list_sum(coalesce(agent_message_counts, error(
+                'conversations written before agent_message_counts existed: re-collect them '
+                || '(analytics collect ... --full-refresh)'
+            ))), 0) AS unsent
+        FROM c
+    ) AS cu
+),
+cr AS (
+    -- the conversations of c again, narrow: the period each reply belongs to
+    SELECT
+        conversation_id,
+        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
+        assigned_agent_id
+    FROM conversations
+    WHERE ($start IS NULL OR conversations.started_at >= $start)
+      AND ($end IS NULL OR conversations.started_at < $end)
+      AND ($org IS NULL OR conversations.org_id = $org)
+      AND {days}
 ),
 r AS (
     -- each reply that answered a waiting customer, with the agent it belongs to
     SELECT
         c.period,
         CASE WHEN '{by}' = 'assignment' THEN c.assigned_agent_id ELSE rb.agent_id END AS agent_id,
-        rb.conversation_id,
         rb.is_first,
         rb.response_s,
         CASE WHEN {business_hours} THEN rb.business_s END AS b
     FROM (SELECT * FROM replies_business AS conversations WHERE {days}) AS rb
-    JOIN c USING (conversation_id)
+    JOIN cr AS c USING (conversation_id)
 ),
 per_agent AS (
     SELECT
@@ -95,6 +142,8 @@ per_agent AS (
         agent_id,
         count(*) AS conversations,
         CAST(sum(messages) AS BIGINT) AS messages,
+        CAST(sum(replied) AS BIGINT) AS replies,
+        count(*) FILTER (WHERE replied > 0) AS answered,
         count(*) FILTER (WHERE agent_messages > 0) AS with_human_reply,
         100.0 * count(*) FILTER (WHERE csat_rating >= 4) / nullif(count(csat_rating), 0)
             AS csat_pct,
@@ -103,7 +152,8 @@ per_agent AS (
         100.0 * count(*) FILTER (WHERE resolved) / nullif(count(resolved), 0) AS resolution_pct,
         100.0 * count(*) FILTER (WHERE resolved AND one_contact) / nullif(count(resolved), 0)
             AS fcr_pct,
-        avg(CAST(sentiment AS DECIMAL(18, 6))) AS sentiment_mean
+        avg(CAST(sentiment AS DECIMAL(18, 6))) AS sentiment_mean,
+        histogram(objection) AS objections
     FROM handled
     GROUP BY period, agent_id
 ),
@@ -111,52 +161,46 @@ per_reply AS (
     SELECT
         period,
         agent_id,
-        count(*) AS replies,
-        count(DISTINCT conversation_id) AS answered,
         avg(CAST(response_s AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_mean_s,
-        quantile_cont(response_s, 0.5) FILTER (WHERE is_first) AS frt_median_s,
-        quantile_cont(response_s, 0.9) FILTER (WHERE is_first) AS frt_p90_s,
+        quantile_cont(response_s, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_q,
         avg(CAST(response_s AS DECIMAL(18, 6))) AS response_mean_s,
-        quantile_cont(response_s, 0.5) AS response_median_s,
-        quantile_cont(response_s, 0.9) AS response_p90_s,
+        quantile_cont(response_s, [0.5, 0.9]) AS response_q,
         avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
-        quantile_cont(b, 0.5) FILTER (WHERE is_first) AS frt_business_median_s,
-        quantile_cont(b, 0.9) FILTER (WHERE is_first) AS frt_business_p90_s,
+        quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q,
         avg(CAST(b AS DECIMAL(18, 6))) AS response_business_mean_s,
-        quantile_cont(b, 0.5) AS response_business_median_s,
-        quantile_cont(b, 0.9) AS response_business_p90_s
+        quantile_cont(b, [0.5, 0.9]) AS response_business_q
     FROM r
     GROUP BY period, agent_id
 ),
-top_objection AS (
-    SELECT period, agent_id, objection AS top_objection
-    FROM (
-        SELECT period, agent_id, objection, count(*) AS n
-        FROM handled WHERE objection IS NOT NULL
-        GROUP BY period, agent_id, objection
-    )
-    QUALIFY row_number() OVER (PARTITION BY period, agent_id ORDER BY n DESC, objection) = 1
-),
 joined AS (
-    -- a null agent_id is a group of its own, hence IS NOT DISTINCT FROM
+    -- a null agent_id is a group of its own, hence IS NOT DISTINCT FROM; top_objection: the
+    -- largest count, ties by name (entries sorted by -count, then name)
     SELECT
         p.period,
         p.agent_id,
         p.conversations,
         p.messages,
-        coalesce(x.replies, 0) AS replies,
+        p.replies,
         100.0 * CASE WHEN '{by}' = 'assignment' THEN p.with_human_reply
-                     ELSE coalesce(x.answered, 0) END / p.conversations AS reply_rate_pct,
-        x.frt_mean_s, x.frt_median_s, x.frt_p90_s,
-        x.response_mean_s, x.response_median_s, x.response_p90_s,
-        x.frt_business_mean_s, x.frt_business_median_s, x.frt_business_p90_s,
-        x.response_business_mean_s, x.response_business_median_s, x.response_business_p90_s,
+                     ELSE p.answered END / p.conversations AS reply_rate_pct,
+        x.frt_mean_s, x.frt_q[1] AS frt_median_s, x.frt_q[2] AS frt_p90_s,
+        x.response_mean_s, x.response_q[1] AS response_median_s,
+        x.response_q[2] AS response_p90_s,
+        CASE WHEN {business_hours} THEN x.frt_business_mean_s END AS frt_business_mean_s,
+        CASE WHEN {business_hours} THEN x.frt_business_q[1] END AS frt_business_median_s,
+        CASE WHEN {business_hours} THEN x.frt_business_q[2] END AS frt_business_p90_s,
+        CASE WHEN {business_hours} THEN x.response_business_mean_s END
+            AS response_business_mean_s,
+        CASE WHEN {business_hours} THEN x.response_business_q[1] END
+            AS response_business_median_s,
+        CASE WHEN {business_hours} THEN x.response_business_q[2] END
+            AS response_business_p90_s,
         p.csat_pct, p.predicted_csat_pct, p.resolution_pct, p.fcr_pct, p.sentiment_mean,
-        t.top_objection
+        (list_sort(list_transform(
+            map_entries(p.objections), e -> struct_pack(n := -CAST(e.value AS BIGINT), o := e.key)
+        )))[1].o AS top_objection
     FROM per_agent p
     LEFT JOIN per_reply x ON x.period = p.period AND x.agent_id IS NOT DISTINCT FROM p.agent_id
-    LEFT JOIN top_objection t
-        ON t.period = p.period AND t.agent_id IS NOT DISTINCT FROM p.agent_id
 ),
 ranked AS (
     SELECT

@@ -9,6 +9,9 @@
 --   handoffs               bot conversations where a human reply (role agent) follows a bot
 --                          message: the last human reply is at or after the first bot message
 --                          (at the same instant a reply sorts after the bot, model.ROLE_ORDER)
+--                          (conversations.last_agent_at >= first_bot_at, written at load time;
+--                          a row written before those columns existed takes them from its
+--                          messages, handed_off)
 --   handoff_pct            handoffs / bot_conversations x 100
 --   bot_message_share_pct  bot messages / all messages x 100
 --   leads                  conversations that are leads: a current stage (conversations.stage)
@@ -26,14 +29,26 @@
 -- Placeholders and parameters as in overview.sql. messages and stage_changes are partitioned like
 --   their conversation, so they are pruned with {days_ahead}: with this report's lookahead_days
 --   = 1 it is the same day window as {days}, written without a table alias.
-WITH msg AS (
-    SELECT
-        conversation_id,
-        min(sent_at) FILTER (WHERE role = 'bot') AS first_bot_at,
-        max(sent_at) FILTER (WHERE role = 'agent') AS last_human_at
+WITH conversation_facts AS (
+    -- conversations; a lake written before they carried first_bot_at / last_agent_at reads
+    -- them as NULL (UNION BY NAME adds the columns no file has)
+    SELECT * FROM conversations
+    UNION ALL BY NAME
+    SELECT CAST(NULL AS TIMESTAMPTZ) AS first_bot_at, CAST(NULL AS TIMESTAMPTZ) AS last_agent_at
+    WHERE FALSE
+),
+handed_off AS (
+    -- handoffs of the bot conversations whose row has no first_bot_at (written before it
+    -- existed), from their messages; reads no message when every row has it
+    SELECT conversation_id
     FROM messages
     WHERE {days_ahead}
+      AND conversation_id IN (
+          SELECT conversation_id FROM conversation_facts conversations
+          WHERE bot_messages > 0 AND first_bot_at IS NULL AND {days}
+      )
     GROUP BY conversation_id
+    HAVING max(sent_at) FILTER (WHERE role = 'agent') >= min(sent_at) FILTER (WHERE role = 'bot')
 ),
 sc AS (
     -- the last stage change of each lead; ties in changed_at go to the greater stage name
@@ -49,23 +64,24 @@ c AS (
         message_count,
         bot_messages,
         agent_messages,
-        date_diff('microsecond', conversations.started_at, conversations.ended_at) / 1e6
-            AS session_s,
+        (epoch_us(conversations.ended_at) - epoch_us(conversations.started_at)) / 1e6 AS session_s,
         coalesce(
             CASE WHEN lower(conversations.status) IN ('resolved', 'closed', 'solved', 'done')
                  THEN TRUE END,
             l.resolved
         ) AS resolved,
-        msg.last_human_at >= msg.first_bot_at AS handoff,
+        CASE WHEN conversations.first_bot_at IS NOT NULL
+             THEN conversations.last_agent_at >= conversations.first_bot_at
+             ELSE conversations.conversation_id IN (SELECT conversation_id FROM handed_off) END
+            AS handoff,
         coalesce(conversations.stage, sc.last_stage) AS stage,
         conversations.stage IS NOT NULL OR sc.conversation_id IS NOT NULL
             OR coalesce(l.intent IN ('purchase', 'sales'), FALSE) OR l.objection IS NOT NULL
             AS lead
-    FROM conversations
+    FROM conversation_facts conversations
     LEFT JOIN (
         SELECT conversation_id, resolved, intent, objection FROM labels WHERE status = 'labeled'
     ) l USING (conversation_id)
-    LEFT JOIN msg USING (conversation_id)
     LEFT JOIN sc USING (conversation_id)
     WHERE ($start IS NULL OR conversations.started_at >= $start)
       AND ($end IS NULL OR conversations.started_at < $end)

@@ -122,11 +122,9 @@ per_business AS (
     SELECT
         struct_pack({keys}) AS grp,
         avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
-        quantile_cont(b, 0.5) FILTER (WHERE is_first) AS frt_business_median_s,
-        quantile_cont(b, 0.9) FILTER (WHERE is_first) AS frt_business_p90_s,
+        quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q,
         avg(CAST(b AS DECIMAL(18, 6))) AS response_business_mean_s,
-        quantile_cont(b, 0.5) AS response_business_median_s,
-        quantile_cont(b, 0.9) AS response_business_p90_s
+        quantile_cont(b, [0.5, 0.9]) AS response_business_q
     FROM (
         SELECT c.period, c.org_id, rb.is_first, rb.business_s AS b
         FROM (SELECT * FROM replies_business AS conversations WHERE {days}) AS rb
@@ -141,8 +139,10 @@ SELECT
     frt_mean_s, frt_q[1] AS frt_median_s, frt_q[2] AS frt_p90_s,
     coalesce(replies, 0) AS replies, response_mean_s,
     response_q[1] AS response_median_s, response_q[2] AS response_p90_s,
-    frt_business_mean_s, frt_business_median_s, frt_business_p90_s,
-    response_business_mean_s, response_business_median_s, response_business_p90_s,
+    frt_business_mean_s, frt_business_q[1] AS frt_business_median_s,
+    frt_business_q[2] AS frt_business_p90_s,
+    response_business_mean_s, response_business_q[1] AS response_business_median_s,
+    response_business_q[2] AS response_business_p90_s,
     resolution_q[1] AS resolution_median_s, resolution_q[2] AS resolution_p90_s,
     csat_pct, labeled, predicted_csat_pct, resolution_pct, fcr_pct,
     sentiment_mean, positive_pct, neutral_pct, negative_pct,
