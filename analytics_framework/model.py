@@ -59,6 +59,10 @@ CONVERSATION_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.String(),
     "first_bot_at": TS,
     "last_agent_at": TS,
+    "customer_quarters": pl.List(pl.Int32()),
+    "customer_quarter_messages": pl.List(pl.Int64()),
+    "agent_quarters": pl.List(pl.Int32()),
+    "agent_quarter_messages": pl.List(pl.Int64()),
 }
 """``response_times_s`` holds every reply's response time so reports can give median / p90 over
 replies (DESIGN.md: "a report's average is over replies"). ``assigned_agent_id`` is who the lead
@@ -75,7 +79,12 @@ with ``--full-refresh``).
 ``first_bot_at`` / ``last_agent_at``: the conversation's first bot message and last human reply
 (role ``agent``), null when it has none; the engagement report's handoff (a human reply at or
 after the first bot message) reads them instead of scanning every message. Rows written before
-they existed read null there, and the report falls back to the messages for those."""
+they existed read null there, and the report falls back to the messages for those.
+
+``customer_quarters`` / ``agent_quarters``: the UTC quarter-hours (epoch seconds // 900) in
+which the customer, or a human, wrote, ascending; ``*_quarter_messages`` how many messages in
+each (``transform.conversations.quarter_hours``). The activity report sums them instead of
+reading every message; rows written before they existed make it read the messages."""
 
 REPLY_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),

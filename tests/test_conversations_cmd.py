@@ -515,7 +515,5 @@ def test_an_agent_or_org_the_lake_has_nowhere_is_one_line(in_tmp):
     one_error_line(invoke("conversations", "list", "--agent", "nobody"), 2, "no agent 'nobody'")
     one_error_line(invoke("conversations", "list", "--org", "NoSuchBrand"), 2, "leaderboard")
     # a known agent with no match among the other filters is not an error: just no rows
-    found = invoke(
-        "conversations", "list", "--org", "AppleSupport", "--start-date", "2030-01-01"
-    )
+    found = invoke("conversations", "list", "--org", "AppleSupport", "--start-date", "2030-01-01")
     assert found.exit_code == 0 and "0 of 0 conversations" in found.output

@@ -373,7 +373,14 @@ when an end lies outside the calendar: before its first sentinel, or at/after it
 The general form, two ASOF joins; :data:`BUCKET_VIEW` computes the same faster."""
 
 WIDTHS_US = (
-    3_600_000_000, 1_800_000_000, 900_000_000, 300_000_000, 60_000_000, 1_000_000, 1_000, 1
+    3_600_000_000,
+    1_800_000_000,
+    900_000_000,
+    300_000_000,
+    60_000_000,
+    1_000_000,
+    1_000,
+    1,
 )
 """Bucket widths tried, widest first: an hour, 30, 15, 5 and 1 minutes, a second, 1 ms, 1 µs."""
 
@@ -399,8 +406,10 @@ two columns. The buckets stop where the last sentinel (``beyond``) opens."""
 
 
 def bucket_view(base: int, width: int) -> str:
-    """Return the ``replies_business`` view over :data:`BUCKETS`: the values of :data:`VIEW`
-    from two hash joins on integer bucket numbers instead of two ASOF joins.
+    """Return the ``replies_business`` view over :data:`BUCKETS`, two hash joins, no ASOF.
+
+    It gives the values of :data:`VIEW` from two hash joins on integer bucket numbers instead
+    of two ASOF joins.
 
     An instant's bucket is ``(t - base + width) // width`` (integer division truncates, so
     every instant before ``base``, the first sentinel's opening, gets a number below 1); an end
@@ -421,8 +430,10 @@ LEFT JOIN business_buckets AS b ON b.k = (r._r - {base} + {width}) // {width}
 
 
 def _width(opens: list[int]) -> int | None:
-    """Return the widest of :data:`WIDTHS_US` that divides every opening (epoch µs), or None
-    when that takes more than :data:`MAX_BUCKETS` buckets."""
+    """Return the widest of :data:`WIDTHS_US` that divides every opening (epoch µs).
+
+    None when that takes more than :data:`MAX_BUCKETS` buckets.
+    """
     span = opens[-1] - opens[0]
     for width in WIDTHS_US:
         if all(o % width == 0 for o in opens):
@@ -436,8 +447,10 @@ PARQUET_GLOB = re.compile(r"read_parquet\('((?:[^']|'')*)'")
 STATS_SPAN = """
 SELECT
     count(*) FILTER (WHERE stats_min_value IS NULL OR stats_max_value IS NULL) AS missing,
-    epoch_us(min(CAST(stats_min_value AS TIMESTAMPTZ)) FILTER (WHERE path_in_schema = 'waiting_since')),
-    epoch_us(max(CAST(stats_max_value AS TIMESTAMPTZ)) FILTER (WHERE path_in_schema = 'replied_at'))
+    epoch_us(min(CAST(stats_min_value AS TIMESTAMPTZ))
+        FILTER (WHERE path_in_schema = 'waiting_since')),
+    epoch_us(max(CAST(stats_max_value AS TIMESTAMPTZ))
+        FILTER (WHERE path_in_schema = 'replied_at'))
 FROM (
     SELECT
         *,
@@ -454,8 +467,9 @@ days, from their row groups' statistics (and how many row groups have none)."""
 
 
 def _span_us(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[Any, Any]:
-    """Return the earliest ``waiting_since`` and the latest ``replied_at`` (epoch µs, or None
-    without replies) of the ``replies`` of the partition days ``first`` … ``last``.
+    """Return the earliest ``waiting_since`` and the latest ``replied_at`` of some days' replies.
+
+    Epoch µs, or None without replies, over the partition days ``first`` … ``last``.
 
     Read from the Parquet files' row-group statistics when ``replies`` is a view over Parquet
     files that all have them (the footers, about 20 ms for 90 days, instead of a scan of every

@@ -252,7 +252,7 @@ def run_report(
     missing = [t for t in report.optional if not lake.exists(t)]
     note = (report.empty_note or f"no {', '.join(missing)} in the lake") if missing else None
     grouping = GROUPINGS.get(by, "period, " + str(by))
-    sql = report.sql().format(
+    fill = dict(
         unit=PERIOD_UNITS[period],
         keys=grouping,
         org_expr="org_id" if by == "org" else "CAST(NULL AS VARCHAR)",
@@ -262,6 +262,7 @@ def run_report(
         days_ahead=day_filter("", "first", "ahead"),
         business_hours="TRUE" if hours else "FALSE",
     )
+    sql = report.sql().format(**fill)
     t_start, t_end = day_range_utc(start, end, timezone)
     params = {
         "tz": timezone,
@@ -273,12 +274,14 @@ def run_report(
         **day_params("ahead", None if end is None else end + timedelta(days=report.lookahead_days)),
         **values,
     }
-    code = re.sub(r"--[^\n]*", "", sql)  # a parameter named only in a comment is not bound
-    bounds, params = params, {k: v for k, v in params.items() if f"${k}" in code}
+    bounds, params = params, _bound(sql, params)
     own = con is None
     con = connect(lake) if con is None else con
     try:
-        define_local_time(con, timezone)  # local_ts(): wall-clock time in --timezone, fast
+        aligned = define_local_time(con, timezone)  # local_ts(): wall-clock time, fast
+        if report.fallback_sql_file and not (aligned and _rollup_ready(con, report)):
+            sql = report.sql(report.fallback_sql_file).format(**fill)
+            params = _bound(sql, bounds)
         business_hours.register(con, hours, bounds)  # the view replies_business
         cur = con.execute(sql, params)
         columns = [d[0] for d in cur.description]
@@ -317,6 +320,24 @@ def run_report(
         derived=derived,
         note=note,
     )
+
+
+def _bound(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Return the ``params`` that ``sql`` names outside comments (DuckDB refuses the others)."""
+    code = re.sub(r"--[^\n]*", "", sql)
+    return {k: v for k, v in params.items() if f"${k}" in code}
+
+
+def _rollup_ready(con: duckdb.DuckDBPyConnection, report: Report) -> bool:
+    """Return whether every conversation carries the rollup :attr:`Report.rollup_check` asks about.
+
+    False when a row predates its columns, or no file has them at all.
+    """
+    try:
+        row = con.execute(report.rollup_check).fetchone()
+    except duckdb.Error:
+        return False
+    return bool(row and row[0])
 
 
 REQUIRES_FIX = {

@@ -94,6 +94,11 @@ class Report:
             without them the report is empty on purpose: no error, exit 0, and the result
             carries :attr:`empty_note`.
         empty_note: the one line shown then instead of "no conversations match the filters".
+        fallback_sql_file: the same report computed from the messages, run instead of
+            ``sql_file`` (which reads a rollup written at load time) when ``--timezone`` has an
+            offset that is not a whole number of quarter-hours, or when ``rollup_check`` (a
+            query returning one boolean: do all conversations carry the rollup?) says no.
+        rollup_check: see ``fallback_sql_file``.
     """
 
     name: str
@@ -108,11 +113,13 @@ class Report:
     by: tuple[str, ...] = ("org",)
     optional: tuple[str, ...] = ()
     empty_note: str = ""
+    fallback_sql_file: str = ""
+    rollup_check: str = ""
 
-    def sql(self) -> str:
-        """Return the report's SQL text, from the package."""
+    def sql(self, sql_file: str = "") -> str:
+        """Return the report's SQL text (or that of ``sql_file``), from the package."""
         sql_dir = resources.files("analytics_framework.reports").joinpath("sql")
-        return sql_dir.joinpath(self.sql_file).read_text()
+        return sql_dir.joinpath(sql_file or self.sql_file).read_text()
 
     def column(self, name: str) -> Column:
         """Return the declared column ``name`` (an undeclared one reads as a plain count)."""

@@ -216,7 +216,7 @@ def user_aggregates(lake: Lake, customers: set[str], agents: set[str]) -> list[d
         con.close()
 
 
-def define_local_time(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
+def define_local_time(con: duckdb.DuckDBPyConnection, timezone: str) -> bool:
     """Define the macro ``local_ts(ts)``: a UTC instant as wall-clock time in ``timezone``.
 
     DuckDB's ``timezone(zone, ts)`` goes through ICU for every row, about 130 ns a value: 1.3 s
@@ -229,6 +229,12 @@ def define_local_time(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
     Args:
         con: a connection from :func:`connect` (its ``conversations`` view bounds the span).
         timezone: an IANA zone name (already validated by the settings).
+
+    Returns:
+        Whether every offset of the zone over the lake's span, and every change of offset, is
+        a whole number of quarter-hours from UTC (true of every zone in use today; not of
+        local mean times before 1900), so that a UTC quarter-hour lies in one local hour: the
+        activity report's rollup needs it (``transform.conversations.QUARTER_S``).
     """
     import zoneinfo
     from datetime import UTC, datetime, timedelta
@@ -236,13 +242,13 @@ def define_local_time(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
     exact = f"timezone('{timezone}', ts)"
     if timezone in ("UTC", "Etc/UTC"):
         con.execute("CREATE OR REPLACE TEMP MACRO local_ts(ts) AS make_timestamp(epoch_us(ts))")
-        return
+        return True
     lo, hi = con.execute(
         "SELECT epoch_us(min(started_at)), epoch_us(max(ended_at)) FROM conversations"
     ).fetchone()  # type: ignore[misc]
     if lo is None or hi is None:
         con.execute(f"CREATE OR REPLACE TEMP MACRO local_ts(ts) AS {exact}")
-        return
+        return True
     zone = zoneinfo.ZoneInfo(timezone)
     start = datetime.fromtimestamp(lo / 1e6, UTC).replace(minute=0, second=0, microsecond=0)
     end = datetime.fromtimestamp(hi / 1e6, UTC) + timedelta(hours=1)
@@ -270,3 +276,7 @@ def define_local_time(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
         branches.append(f"WHEN {e} < {upper} THEN make_timestamp({e} + {off})")
     body = "CASE " + " ".join(branches) + f" ELSE {exact} END"
     con.execute(f"CREATE OR REPLACE TEMP MACRO local_ts(ts) AS {body}")
+    quarter = 900_000_000
+    return all(start % quarter == 0 and off % quarter == 0 for start, off in segments[1:]) and (
+        segments[0][1] % quarter == 0
+    )

@@ -23,6 +23,9 @@ nobody. Bot and system messages are neither replies nor questions: they never re
   human messages they sent and how many of those answered a waiting customer.
 - ``first_bot_at`` / ``last_agent_at``: the first bot message's and the last human reply's
   ``sent_at``, null when there is none (the engagement report's handoff).
+- ``customer_quarters`` / ``customer_quarter_messages`` (and ``agent_…`` for role ``agent``):
+  the UTC quarter-hours (``epoch seconds // 900``) in which the role sent messages, ascending,
+  and how many in each (the activity report's rollup, :func:`quarter_hours`).
 """
 
 from __future__ import annotations
@@ -178,9 +181,60 @@ def build_conversations(messages: pl.DataFrame) -> pl.DataFrame:
         agent_message_counts=pl.col("agent_message_counts").fill_null(none),
         agent_reply_counts=pl.col("agent_reply_counts").fill_null(none),
     )
+    out = out.join(quarter_hours(messages), on="conversation_id", how="left").with_columns(
+        [pl.col(c).fill_null(pl.lit([], dtype=CONVERSATION_SCHEMA[c])) for c in QUARTER_COLUMNS]
+    )
     return out.select([pl.col(c).cast(t) for c, t in CONVERSATION_SCHEMA.items()]).sort(
         "started_at", "conversation_id"
     )
+
+
+QUARTER_S = 900
+"""The rollup's bucket, 15 minutes: every time zone in use today is offset from UTC by a whole
+number of quarter-hours and changes offset on one, so a UTC quarter-hour lies in one local hour
+and one local day of any of them (the activity report falls back to the messages otherwise)."""
+
+QUARTER_COLUMNS = (
+    "customer_quarters",
+    "customer_quarter_messages",
+    "agent_quarters",
+    "agent_quarter_messages",
+)
+"""The conversations columns :func:`quarter_hours` fills."""
+
+
+def quarter_hours(messages: pl.DataFrame) -> pl.DataFrame:
+    """Return, per conversation, when its customer and its humans wrote, by UTC quarter-hour.
+
+    Args:
+        messages: canonical ``messages`` rows.
+
+    Returns:
+        ``conversation_id`` and :data:`QUARTER_COLUMNS`: ``<role>_quarters`` the distinct
+        ``epoch seconds // 900`` of that role's messages (Int32, ascending) and
+        ``<role>_quarter_messages`` how many it sent in each (Int64, parallel). Conversations
+        without such messages are absent. Bot and system messages are in neither.
+    """
+    per = (
+        messages.filter(pl.col("role").is_in(["customer", "agent"]))
+        .group_by(
+            "conversation_id",
+            "role",
+            q=(pl.col("sent_at").dt.epoch("s") // QUARTER_S).cast(pl.Int32),
+        )
+        .agg(n=pl.len().cast(pl.Int64))
+        .sort("conversation_id", "role", "q")
+    )
+    lists = []
+    for role in ("customer", "agent"):
+        lists.append(
+            per.filter(pl.col("role") == role)
+            .group_by("conversation_id", maintain_order=True)
+            .agg(
+                pl.col("q").alias(f"{role}_quarters"), pl.col("n").alias(f"{role}_quarter_messages")
+            )
+        )
+    return lists[0].join(lists[1], on="conversation_id", how="full", coalesce=True)
 
 
 def build_replies(messages: pl.DataFrame) -> pl.DataFrame:

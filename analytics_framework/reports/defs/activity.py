@@ -26,6 +26,9 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REPORT: Report | None = Report(
     name="activity",
     sql_file="activity.sql",
+    fallback_sql_file="activity_messages.sql",
+    rollup_check="SELECT count(*) FILTER (WHERE customer_quarters IS NULL "
+    "AND customer_messages + agent_messages > 0) = 0 FROM conversations",
     description="customer and agent messages by weekday x hour (a heatmap) and daily active "
     "customers with a 7-day rolling mean",
     keys=("section", "period", "weekday", "hour"),

@@ -20,26 +20,88 @@
 --   still have messages inside it.
 -- --period does not apply (the heatmap spans the range, the series is daily); --by is refused.
 -- Determinism: counts are exact; averages divide exact integer sums once; a total ORDER BY.
-WITH conversation_customer AS (
-    SELECT conversation_id, customer_id
+-- How it stays fast over millions of messages: it reads no message. Each conversation carries
+--   the UTC quarter-hours its customer and its humans wrote in, with the messages in each
+--   (conversations.customer_quarters / agent_quarters, written at load). Every zone's offset
+--   and transitions fall on quarter-hours (the engine checks, and runs activity_messages.sql,
+--   the same report from the messages, when they do not, or when rows predate the columns), so
+--   a quarter-hour lies in one local hour and day, and [$start, $end) starts and ends on one.
+--   A customer is counted once a day: the days of a conversation are distinct already, and only
+--   conversations whose customer has another conversation within two days of it (a local day is
+--   at most 25 hours) are put through a DISTINCT with their customer.
+WITH conv AS (
+    SELECT
+        conversation_id, customer_id, started_at, ended_at,
+        customer_quarters, customer_quarter_messages, agent_quarters, agent_quarter_messages
     FROM conversations
-    WHERE ($last_y IS NULL OR year < $last_y OR (year = $last_y AND (month < $last_m
+    WHERE ($org IS NULL OR org_id = $org)
+      AND ($start IS NULL OR ended_at >= $start)
+      AND ($end IS NULL OR started_at < $end)
+      AND ($last_y IS NULL OR year < $last_y OR (year = $last_y AND (month < $last_m
            OR (month = $last_m AND day <= $last_d))))
 ),
+quarters AS (
+    -- messages per UTC quarter-hour and role over the range
+    SELECT q, role, CAST(sum(n) AS BIGINT) AS n
+    FROM (
+        SELECT 'customer' AS role, unnest(customer_quarters) AS q,
+               unnest(customer_quarter_messages) AS n
+        FROM conv
+        UNION ALL
+        SELECT 'agent' AS role, unnest(agent_quarters) AS q, unnest(agent_quarter_messages) AS n
+        FROM conv
+    )
+    WHERE ($start IS NULL OR CAST(q AS BIGINT) * 900000000 >= epoch_us(CAST($start AS TIMESTAMPTZ)))
+      AND ($end IS NULL OR CAST(q AS BIGINT) * 900000000 < epoch_us(CAST($end AS TIMESTAMPTZ)))
+    GROUP BY q, role
+),
 m AS (
+    -- the same, at its wall-clock time in $tz
+    SELECT local_ts(make_timestamptz(CAST(q AS BIGINT) * 900000000)) AS local_at, role, n
+    FROM quarters
+),
+customer_days AS (
+    -- each conversation's customer with the distinct local days they wrote on, in the range
     SELECT
-        local_ts(messages.sent_at) AS local_at,
-        messages.role,
-        coalesce(cc.customer_id, messages.sender_id) AS customer_id
-    FROM messages
-    LEFT JOIN conversation_customer cc USING (conversation_id)
-    WHERE messages.role IN ('customer', 'agent')
-      AND ($start IS NULL OR messages.sent_at >= $start)
-      AND ($end IS NULL OR messages.sent_at < $end)
-      AND ($org IS NULL OR messages.org_id = $org)
-      AND ($last_y IS NULL OR messages.year < $last_y OR (messages.year = $last_y
-           AND (messages.month < $last_m OR (messages.month = $last_m
-           AND messages.day <= $last_d))))
+        conversation_id,
+        customer_id,
+        started_at,
+        ended_at,
+        list_distinct(list_transform(
+            list_filter(customer_quarters, x ->
+                ($start IS NULL OR CAST(x AS BIGINT) * 900000000
+                                   >= epoch_us(CAST($start AS TIMESTAMPTZ)))
+                AND ($end IS NULL OR CAST(x AS BIGINT) * 900000000
+                                     < epoch_us(CAST($end AS TIMESTAMPTZ)))),
+            x -> CAST(local_ts(make_timestamptz(CAST(x AS BIGINT) * 900000000)) AS DATE)
+        )) AS days
+    FROM conv
+    WHERE customer_id IS NOT NULL AND len(customer_quarters) > 0
+),
+shared AS (
+    -- conversations whose customer has another one within two days: days may repeat there
+    SELECT DISTINCT a.conversation_id
+    FROM customer_days a
+    JOIN customer_days b
+      ON b.customer_id = a.customer_id AND b.conversation_id <> a.conversation_id
+    WHERE epoch_us(b.started_at) < epoch_us(a.ended_at) + 172800000000
+      AND epoch_us(a.started_at) < epoch_us(b.ended_at) + 172800000000
+),
+active AS (
+    SELECT day, count(*) AS active_customers
+    FROM (
+        SELECT unnest(days) AS day
+        FROM customer_days
+        WHERE conversation_id NOT IN (SELECT conversation_id FROM shared)
+        UNION ALL
+        SELECT day
+        FROM (
+            SELECT DISTINCT customer_id, unnest(days) AS day
+            FROM customer_days
+            WHERE conversation_id IN (SELECT conversation_id FROM shared)
+        )
+    )
+    GROUP BY day
 ),
 bounds AS (
     -- no message in the range: no bounds, so no rows (the table says nothing matched)
@@ -63,17 +125,16 @@ cells AS (
     SELECT
         isodow(local_at) AS dow,
         hour(local_at) AS hour,
-        count(*) FILTER (WHERE role = 'customer') AS customer_messages,
-        count(*) FILTER (WHERE role = 'agent') AS agent_messages
+        CAST(sum(n) FILTER (WHERE role = 'customer') AS BIGINT) AS customer_messages,
+        CAST(sum(n) FILTER (WHERE role = 'agent') AS BIGINT) AS agent_messages
     FROM m
     GROUP BY dow, hour
 ),
 per_day AS (
     SELECT
         CAST(local_at AS DATE) AS day,
-        count(*) FILTER (WHERE role = 'customer') AS customer_messages,
-        count(*) FILTER (WHERE role = 'agent') AS agent_messages,
-        count(DISTINCT customer_id) FILTER (WHERE role = 'customer') AS active_customers
+        CAST(sum(n) FILTER (WHERE role = 'customer') AS BIGINT) AS customer_messages,
+        CAST(sum(n) FILTER (WHERE role = 'agent') AS BIGINT) AS agent_messages
     FROM m
     GROUP BY day
 ),
@@ -111,11 +172,12 @@ daily AS (
         CAST(NULL AS BIGINT) AS weekdays,
         CAST(NULL AS DOUBLE) AS customer_per_day,
         CAST(NULL AS DOUBLE) AS agent_per_day,
-        coalesce(p.active_customers, 0) AS active_customers,
+        coalesce(a.active_customers, 0) AS active_customers,
         CASE WHEN count(*) OVER last_7 = 7
-             THEN sum(coalesce(p.active_customers, 0)) OVER last_7 / 7 END AS rolling_7d
+             THEN sum(coalesce(a.active_customers, 0)) OVER last_7 / 7 END AS rolling_7d
     FROM days d
     LEFT JOIN per_day p USING (day)
+    LEFT JOIN active a USING (day)
     WINDOW last_7 AS (ORDER BY d.day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW)
 )
 SELECT

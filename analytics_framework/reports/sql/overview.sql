@@ -27,16 +27,24 @@
 --   year/month/day columns themselves, which DuckDB prunes files with (a make_date() over them
 --   would read every file); one day of slack each side for zone shifts, 8 more days ahead for
 --   the FCR window.
-WITH followed AS (
-    -- each conversation with its customer's next conversation start (7-day FCR window);
-    -- pruned like the range, plus 8 days after it so the window sees the next conversations
-    SELECT
-        conversation_id,
-        CASE WHEN customer_id IS NOT NULL THEN
-            lead(started_at) OVER (PARTITION BY customer_id ORDER BY started_at, conversation_id)
-        END AS next_started_at
-    FROM conversations
-    WHERE {days_ahead}
+WITH repeated AS (
+    -- conversations with one reply cycle (the only ones FCR can count) whose customer starts
+    -- another conversation within 7 days (the next by started_at, then conversation_id);
+    -- pruned like the range, plus 8 days after it so the window sees the next conversations.
+    -- A join of those few to their customer's conversations, not a window over all of them;
+    -- the 7 days are 604800 s of epoch microseconds (exactly INTERVAL 7 DAY from an instant)
+    SELECT x.conversation_id
+    FROM (
+        SELECT conversation_id, customer_id, started_at FROM conversations
+        WHERE response_count = 1 AND {days}
+    ) AS x
+    JOIN (
+        SELECT conversation_id, customer_id, started_at FROM conversations WHERE {days_ahead}
+    ) AS y ON y.customer_id = x.customer_id
+    WHERE (y.started_at > x.started_at
+           OR (y.started_at = x.started_at AND y.conversation_id > x.conversation_id))
+      AND epoch_us(y.started_at) < epoch_us(x.started_at) + 604800000000
+    GROUP BY x.conversation_id
 ),
 c AS (
     SELECT
@@ -60,15 +68,13 @@ c AS (
                  THEN TRUE END,
             l.resolved
         ) AS resolved,
-        response_count = 1
-            AND (f.next_started_at IS NULL
-                 OR f.next_started_at >= conversations.started_at + INTERVAL 7 DAY) AS one_contact
+        response_count = 1 AND rp.conversation_id IS NULL AS one_contact
     FROM conversations
     LEFT JOIN (
         SELECT conversation_id, satisfaction, sentiment, sentiment_label, resolved
         FROM labels WHERE status = 'labeled'
     ) l USING (conversation_id)
-    LEFT JOIN followed f USING (conversation_id)
+    LEFT JOIN repeated rp ON rp.conversation_id = conversations.conversation_id
     WHERE ($start IS NULL OR conversations.started_at >= $start)
       AND ($end IS NULL OR conversations.started_at < $end)
       AND ($org IS NULL OR conversations.org_id = $org)
