@@ -126,6 +126,7 @@ def connect(lake: Lake, require: bool = True) -> duckdb.DuckDBPyConnection:
         )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET parquet_metadata_cache = true")
     reader = "local"
     if lake.is_s3:
         reader = s3_reader()

@@ -64,7 +64,7 @@ stages AS (
     SELECT
         stage,
         lower(trim(stage)) AS name,
-        quantile_cont(date_diff('microsecond', entered_at, changed_at) / 1e6, 0.5) AS offset_s
+        quantile_cont((epoch_us(changed_at) - epoch_us(entered_at)) / 1e6, 0.5) AS offset_s
     FROM lead_changes
     GROUP BY stage
 ),
@@ -116,7 +116,7 @@ stays AS (
         grp,
         stage,
         count(*) AS stays,
-        quantile_cont(date_diff('microsecond', changed_at, left_at) / 1e6, 0.5)
+        quantile_cont((epoch_us(left_at) - epoch_us(changed_at)) / 1e6, 0.5)
             AS time_in_stage_median_s
     FROM lead_changes
     WHERE left_at IS NOT NULL

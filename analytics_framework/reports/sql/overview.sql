@@ -97,7 +97,7 @@ per_conversation AS (
         100.0 * count(*) FILTER (WHERE satisfaction >= 4) / nullif(count(satisfaction), 0)
             AS predicted_csat_pct,
         quantile_cont(
-            CASE WHEN resolved THEN date_diff('microsecond', started_at, ended_at) / 1e6 END,
+            CASE WHEN resolved THEN (epoch_us(ended_at) - epoch_us(started_at)) / 1e6 END,
             [0.5, 0.9]
         ) AS resolution_q,
         100.0 * count(*) FILTER (WHERE resolved) / nullif(count(resolved), 0) AS resolution_pct,
