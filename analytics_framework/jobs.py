@@ -360,34 +360,16 @@ def export_job(
     from datetime import UTC, datetime
 
     from analytics_framework.exports import Destination, ExportContext, get_exporter
+    from analytics_framework.exports.ahead import ChartsAhead, worth_a_worker
+    from analytics_framework.reports import sql_of
     from analytics_framework.storage.query import connect
 
     exporter = get_exporter(fmt)
     check_range(start, end)
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     lake.require("conversations")
-    results: dict[str, ReportResult] = {}
-    notes: list[str] = []
-    con = connect(lake)  # one connection for every report: the views are built once
-    try:
-        _run_export_reports(
-            exporter.reports,
-            results,
-            notes,
-            con,
-            lake,
-            settings,
-            period,
-            start,
-            end,
-            org,
-            by,
-            compare,
-        )
-    finally:
-        con.close()
     ctx = ExportContext(
-        results=results,
+        results={},
         lake_uri=lake_id(settings.lake_uri),
         generated_at=datetime.now(UTC),
         filters={
@@ -399,39 +381,75 @@ def export_job(
             "by": by,
             "compare": compare,
         },
-        notes=notes,
         dpi=dpi,
     )
+    ahead = None
+    if exporter.chart_format:
+        worker = worth_a_worker(lake.table_bytes("conversations"))
+        ahead = ChartsAhead(ctx, exporter.chart_format, worker=worker)
+    try:
+        # one connection for every report: the views are built (or a small lake read) once
+        con = connect(lake, keep_for=sql_of(list(exporter.reports)))
+    except BaseException:
+        if ahead:
+            ahead.finish()
+        raise
+    try:
+        _run_export_reports(
+            exporter.reports,
+            ctx,
+            con,
+            lake,
+            settings,
+            (period, start, end, org, by, compare),
+            ahead.report_done if ahead else None,
+        )
+    except BaseException:
+        if ahead:
+            ahead.finish()
+        raise
+    finally:
+        con.close()
     dest = Destination(output, settings.s3_endpoint_url)
-    written = exporter().export(ctx, dest)
+    try:
+        written = exporter().export(ctx, dest)
+    finally:
+        if ahead:
+            ahead.finish()
     return ExportOutcome(written, ctx.notes)
 
 
 def _run_export_reports(
     reports: dict[str, dict[str, Any]],
-    results: dict[str, ReportResult],
-    notes: list[str],
+    ctx: Any,
     con: Any,
     lake: Any,
     settings: Settings,
-    period: str,
-    start: date | None,
-    end: date | None,
-    org: str | None,
-    by: str | None,
-    compare: str | None,
+    shared: tuple[str, date | None, date | None, str | None, str | None, str | None],
+    done: Callable[[str], None] | None,
 ) -> None:
-    """Run each report an export draws from over one connection; note the ones skipped."""
+    """Run each report an export draws from over one connection into ``ctx.results``.
+
+    Args:
+        reports: report name → its own options (the exporter's ``reports``).
+        ctx: the export's context; skipped reports are noted in ``ctx.notes``.
+        con: the connection every report runs over.
+        lake: the lake.
+        settings: the zone.
+        shared: (period, start, end, org, by, compare), the same for every report.
+        done: called with each report's name once its result is stored, or None.
+    """
     from analytics_framework.errors import LakeError
     from analytics_framework.reports import get_report
 
+    period, start, end, org, by, compare = shared
     for name, extra in reports.items():
         spec = get_report(name)
         options = dict(extra)
         if compare and spec.option("compare") is not None:
             options["compare"] = compare
         try:
-            results[name] = run_report(
+            ctx.results[name] = run_report(
                 spec,
                 lake,
                 period=period,
@@ -443,7 +461,9 @@ def _run_export_reports(
                 options=options,
                 con=con,
             )
+            if done is not None:
+                done(name)
         except LakeError as exc:
             if not any(t in exc.message for t in spec.requires):
                 raise
-            notes.append(f"{name}: skipped — {exc.one_line()}")
+            ctx.notes.append(f"{name}: skipped — {exc.one_line()}")

@@ -155,3 +155,27 @@ def test_a_conversation_whose_start_moves_earlier_leaves_no_copy_behind(tmp_path
     assert msgs.height == 4 and msgs["message_id"].n_unique() == 4
     day5 = lake.read_partition("conversations", Partition(2024, 3, 5))
     assert day5["conversation_id"].to_list() == ["files:c2"]  # c2 untouched
+
+
+def test_files_written_before_a_column_existed_read_it_as_null(tmp_path: Path):
+    """A lake mixing files with and without a column is read by name; a uniform one by position."""
+    from analytics_framework.storage.lake import Partition
+    from analytics_framework.storage.query import connect
+
+    lake = Lake(str(tmp_path / "lake"))
+    new = pl.DataFrame({"conversation_id": ["b"], "n": [2], "added": ["x"]})
+    lake.write_partition("conversations", Partition(2024, 3, 5), new)
+    con = connect(lake)
+    assert con.execute("SELECT conversation_id, n, added FROM conversations").fetchall() == [
+        ("b", 2, "x")
+    ]
+    lake.write_partition(
+        "conversations",
+        Partition(2024, 3, 4),
+        new.drop("added").with_columns(conversation_id=pl.lit("a"), n=pl.lit(1)),
+    )
+    con = connect(lake)
+    got = con.execute(
+        "SELECT conversation_id, n, added, day FROM conversations ORDER BY conversation_id"
+    ).fetchall()
+    assert got == [("a", 1, None, 4), ("b", 2, "x", 5)]

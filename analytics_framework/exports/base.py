@@ -32,6 +32,10 @@ class ExportContext:
             compare), for titles and manifests.
         notes: reports skipped or empty, one line each, collected while exporting.
         dpi: chart resolution (1600×900 pixels at the default 100).
+        drawn: charts drawn ahead, by format: chart name → its file's bytes, or the reason it
+            was skipped (:class:`~analytics_framework.exports.ahead.ChartsAhead`).
+        ahead: the :class:`~analytics_framework.exports.ahead.ChartsAhead` still drawing them,
+            or None; :func:`~analytics_framework.exports.charts.draw` waits for it.
     """
 
     results: dict[str, ReportResult]
@@ -41,6 +45,8 @@ class ExportContext:
     notes: list[str] = field(default_factory=list)
     dpi: int = 100
     metric_version: int = METRIC_VERSION
+    drawn: dict[str, dict[str, bytes | str]] = field(default_factory=dict)
+    ahead: Any = None
 
     def subtitle(self) -> str:
         """``weekly · UTC · 2024-01-01 to 2024-04-01 · org AppleSupport`` for titles."""
@@ -92,11 +98,14 @@ class Exporter(ABC):
         description: one line for ``--help``.
         reports: the reports it draws from, with the options each needs beyond the shared ones
             (``{"agents": {"limit": 10}}``).
+        chart_format: ``png`` or ``svg`` when it draws the charts (they are then drawn while
+            the reports are computed), else None.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     reports: ClassVar[dict[str, dict[str, Any]]] = {}
+    chart_format: ClassVar[str | None] = None
 
     @abstractmethod
     def export(self, ctx: ExportContext, dest: Destination) -> list[str]:

@@ -86,7 +86,7 @@ MAX_TICKS = 16
 """At most this many period labels on an axis (every n-th is shown beyond)."""
 
 
-class _Skip(Exception):
+class Skip(Exception):
     """A chart has nothing to draw; the message says why."""
 
 
@@ -98,14 +98,22 @@ class Chart:
         name: the file name without extension (``02_response_times``).
         report: the report it is drawn from.
         title: the headline, before the report and filters.
-        plot: draws onto the figure from the report's result; raises ``_Skip`` with a reason
+        plot: draws onto the figure from the report's result; raises ``Skip`` with a reason
             when a section it needs is empty.
+        also: other reports it reads from ``ctx.results`` when present (the conversations
+            chart's new leads come from ``funnel``).
     """
 
     name: str
     report: str
     title: str
     plot: Callable[[Figure, ReportResult, ExportContext], None]
+    also: tuple[str, ...] = ()
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every report the chart reads: :attr:`report`, then :attr:`also`."""
+        return (self.report, *self.also)
 
 
 def duration_unit(values: Iterable[float | None]) -> tuple[str, float]:
@@ -252,7 +260,7 @@ def _heatmap(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
 
     cells = [r for r in result.rows if r.get("section") == "heatmap"]
     if not cells:
-        raise _Skip("activity has no heatmap rows")
+        raise Skip("activity has no heatmap rows")
     zone = ctx.filters.get("timezone") or "UTC"
     axes = fig.subplots(2, 1, sharex=True)
     for ax, column in zip(axes, ("customer_per_day", "agent_per_day"), strict=True):
@@ -324,7 +332,7 @@ def _sentiment(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
         for kind in SENTIMENT_COLOURS:  # pooled over orgs: shares weighted by labeled counts
             shares[period][kind] += (r.get(f"{kind}_pct") or 0) * labeled
     if not weights:
-        raise _Skip("overview has no labeled conversations (run analytics enrich)")
+        raise Skip("overview has no labeled conversations (run analytics enrich)")
     periods = sorted(weights)
     ax = fig.add_subplot()
     series = {k: [shares[p][k] / weights[p] for p in periods] for k in SENTIMENT_COLOURS}
@@ -354,7 +362,7 @@ def _retention(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     cohorts = sorted((r for r in result.rows if r.get("section") == "cohorts"), key=_period_key)
     weekly = [r for r in result.rows if r.get("section") == "weekly"]
     if not cohorts and not weekly:
-        raise _Skip("retention has no cohort rows")
+        raise Skip("retention has no cohort rows")
     left, right = fig.subplots(1, 2, width_ratios=(3, 2))
     periods = [str(r["period"]) for r in cohorts]
     for n, style in zip(DAYS, ("o-", "s--", "^:"), strict=True):
@@ -401,7 +409,7 @@ def _funnel(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
             totals[0] += r.get("leads") or 0
             totals[1] += r.get("reached_next") or 0
     if not stages:
-        raise _Skip("funnel has no stage rows (stages come from --source mochi)")
+        raise Skip("funnel has no stage rows (stages come from --source mochi)")
     order = sorted(stages)
     ax = fig.add_subplot()
     ys = range(len(order))
@@ -451,7 +459,7 @@ def _leaderboard(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
 
 
 CHARTS: tuple[Chart, ...] = (
-    Chart("01_conversations", "overview", "Conversations per period", _conversations),
+    Chart("01_conversations", "overview", "Conversations per period", _conversations, ("funnel",)),
     Chart("02_response_times", "overview", "First response and response time", _response_times),
     Chart("03_activity_heatmap", "activity", "When customers and agents write", _heatmap),
     Chart("04_agents", "agents", "Agents ranked by conversations", _agents),
@@ -473,7 +481,7 @@ def render(chart: Chart, ctx: ExportContext, fmt: str = "png") -> bytes:
         fmt: ``png`` (16 x 9 inches at ``ctx.dpi``: 1600 x 900 pixels at 100) or ``svg``.
 
     Raises:
-        _Skip: the chart has nothing to draw (a section it needs is empty).
+        Skip: the chart has nothing to draw (a section it needs is empty).
     """
     result = ctx.results[chart.report]
     with rc_context(RC):
@@ -509,13 +517,16 @@ def draw(ctx: ExportContext, fmt: str = "png") -> list[tuple[str, bytes]]:
 
     Returns:
         ``(file name, bytes)`` per chart drawn, in :data:`CHARTS` order
-        (``01_conversations.png`` …).
+        (``01_conversations.png`` …). Charts already drawn in ``ctx.drawn[fmt]`` (by
+        :class:`~analytics_framework.exports.ahead.ChartsAhead`) are taken from there.
 
     Raises:
         ValueError: ``fmt`` is neither ``png`` nor ``svg``.
     """
     if fmt not in METADATA:
         raise ValueError(f"charts are png or svg, not {fmt!r}")
+    if ctx.ahead is not None:
+        ctx.ahead.finish()  # the charts drawn while the reports ran
     files = []
     for chart in CHARTS:
         result = ctx.results.get(chart.report)
@@ -526,10 +537,16 @@ def draw(ctx: ExportContext, fmt: str = "png") -> list[tuple[str, bytes]]:
             why = f" — {result.note}" if result.note else ""
             ctx.notes.append(f"{chart.name} skipped: {chart.report} has no rows{why}")
             continue
+        ahead = ctx.drawn.get(fmt, {}).get(chart.name)  # exports.ahead.ChartsAhead
+        if isinstance(ahead, str):
+            ctx.notes.append(f"{chart.name} skipped: {ahead}")
+            continue
         try:
-            files.append((f"{chart.name}.{fmt}", render(chart, ctx, fmt)))
-        except _Skip as exc:
+            data = ahead if ahead is not None else render(chart, ctx, fmt)
+        except Skip as exc:
             ctx.notes.append(f"{chart.name} skipped: {exc}")
+            continue
+        files.append((f"{chart.name}.{fmt}", data))
     return files
 
 
@@ -554,6 +571,7 @@ class PngCharts(_Charts):
 
     name = "png"
     fmt = "png"
+    chart_format = "png"
     description = "numbered PNG charts (1600x900 at --dpi 100)"
 
 
@@ -563,4 +581,5 @@ class SvgCharts(_Charts):
 
     name = "svg"
     fmt = "svg"
+    chart_format = "svg"
     description = "numbered SVG charts"

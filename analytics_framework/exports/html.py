@@ -139,6 +139,7 @@ class HtmlExporter(Exporter):
     name = "html"
     description = "one self-contained HTML page (charts, tables, metric definitions); opens offline"
     reports = REPORTS
+    chart_format = "png"
 
     def export(self, ctx: ExportContext, dest: Destination) -> list[str]:
         """Draw the charts, write ``report.html``; return its path.

@@ -33,6 +33,7 @@ class ZipExporter(Exporter):
     name = "zip"
     description = "a ZIP bundle: JSON and CSV of every report, charts, report.html, manifest.json"
     reports = html.REPORTS
+    chart_format = "png"
 
     def export(self, ctx: ExportContext, dest: Destination) -> list[str]:
         """Build the bundle and write it; return its path.
@@ -51,14 +52,16 @@ def bundle_name(ctx: ExportContext) -> str:
 
 def bundle(ctx: ExportContext) -> bytes:
     """Return the archive's bytes for ``ctx`` (charts drawn and notes added on the way)."""
+    tables: dict[str, bytes] = {}  # first, while charts may still be drawn (exports.ahead)
+    for name in sorted(ctx.results):
+        result = ctx.results[name]
+        tables[f"reports/{name}.csv"] = result.to_csv().encode("utf-8")
+        tables[f"reports/{name}.json"] = result.to_json().encode("utf-8")
     drawn = charts.draw(ctx, "png")
     html.add_empty_notes(ctx)
     files: dict[str, bytes] = {"report.html": html.render(ctx, drawn)}
     files.update((f"charts/{name}", data) for name, data in sorted(drawn))
-    for name in sorted(ctx.results):
-        result = ctx.results[name]
-        files[f"reports/{name}.csv"] = result.to_csv().encode("utf-8")
-        files[f"reports/{name}.json"] = result.to_json().encode("utf-8")
+    files.update(tables)
     entries = {"manifest.json": manifest(ctx, files), **files}
     stamp = ctx.generated_at.astimezone(UTC).timetuple()[:6]
     buf = io.BytesIO()

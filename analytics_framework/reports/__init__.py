@@ -14,6 +14,23 @@ from analytics_framework.reports.spec import Column, Option, Report
 REPORTS: dict[str, Report] = {r.name: r for r in CATALOG}
 
 
+def sql_of(names: list[str]) -> str:
+    """Return every SQL text that running the reports ``names`` may execute.
+
+    Their SQL files (and fallbacks), rollup checks and the business-hours views: what
+    :func:`~analytics_framework.storage.query.connect` (``keep_for``) reads the column names from.
+    """
+    from analytics_framework.reports import business_hours
+
+    texts = [business_hours.VIEW, business_hours.BUCKETS, business_hours.bucket_view(0, 1)]
+    for name in names:
+        report = get_report(name)
+        texts += [report.sql(), report.rollup_check]
+        if report.fallback_sql_file:
+            texts.append(report.sql(report.fallback_sql_file))
+    return "\n".join(texts)
+
+
 def get_report(name: str) -> Report:
     """Return the report registered as ``name``.
 
@@ -28,4 +45,13 @@ def get_report(name: str) -> Report:
         ) from None
 
 
-__all__ = ["REPORTS", "Column", "Option", "Report", "ReportResult", "get_report", "run_report"]
+__all__ = [
+    "REPORTS",
+    "Column",
+    "Option",
+    "Report",
+    "ReportResult",
+    "get_report",
+    "run_report",
+    "sql_of",
+]

@@ -141,6 +141,15 @@ class Lake:
                 )
         return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
 
+    def table_bytes(self, table: str) -> int:
+        """Return the size on disk (or S3) of ``table``'s partition files, in bytes."""
+        selector = pafs.FileSelector(self.path(table), recursive=True, allow_not_found=True)
+        return sum(
+            i.size or 0
+            for i in self._list(selector)
+            if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+        )
+
     def list_files(self, folder: str) -> list[str]:
         """Every file under ``folder`` (recursively), sorted; empty when it does not exist."""
         selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)

@@ -1,0 +1,140 @@
+"""Charts drawn ahead, while the export computes the reports that feed them.
+
+An export computes its reports one after another (DuckDB, which runs outside the GIL on every
+core) and then draws the charts (matplotlib, pure Python under the GIL, about half a second a
+chart at 1600 x 900). Drawing each chart as soon as the reports it reads are done overlaps the
+two, and on a machine with more than one core, once the reports prove slow enough to be worth
+it, a second process draws every other chart beside this process's drawing thread. Over a year
+of daily reports on 2 cores the ZIP export went from the sum of both steps to about the longer
+one (BENCHMARKS.md, issue 12).
+
+Only the thread draws in this process while it runs — matplotlib's object API on one Agg canvas
+per figure, no pyplot state — and its results are taken once it has stopped. :func:`charts.draw`
+then uses them (``ExportContext.drawn``) in :data:`charts.CHARTS` order, adding the notes for
+skipped charts itself; a chart that could not be drawn ahead for any other reason (the worker
+process died, a report was skipped) is drawn again there, so an error surfaces as it would have
+without any of this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import queue
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from analytics_framework.exports import charts
+from analytics_framework.exports.base import ExportContext
+
+WORKER_MIN_BYTES = 4 * 1024 * 1024
+"""Start the second process only for lakes whose conversations files total at least this: it
+costs about 1.5 s of CPU to start (it imports matplotlib, polars and DuckDB), which small
+exports never earn back."""
+
+
+def worth_a_worker(conversations_bytes: int) -> bool:
+    """Whether an export over this many bytes of conversations should draw in two processes."""
+    return conversations_bytes >= WORKER_MIN_BYTES and (os.cpu_count() or 1) > 1
+
+
+def _warm() -> None:
+    """Worker initializer: nothing to do, the imports of this module are the warm-up."""
+
+
+def _render(name: str, ctx: ExportContext, fmt: str) -> bytes | str:
+    """Draw chart ``name`` in the worker: its file's bytes, or the reason it was skipped."""
+    chart = next(c for c in charts.CHARTS if c.name == name)
+    try:
+        return charts.render(chart, ctx, fmt)
+    except charts.Skip as exc:
+        return str(exc)
+
+
+class ChartsAhead:
+    """Draw :data:`charts.CHARTS` in the background as the reports they read arrive.
+
+    Args:
+        ctx: the export's context; its ``results`` fill in as reports finish (a report is read
+            only after :meth:`report_done` names it).
+        fmt: ``png`` or ``svg``.
+        worker: also draw in a second process (:func:`worth_a_worker`), started now so that
+            its imports overlap the first reports.
+
+    Use: :meth:`report_done` after each report is stored in ``ctx.results``; the exporter's
+    :func:`charts.draw` calls :meth:`finish` (``ctx.ahead``), and the export calls it again at
+    the end (always, also on error: it stops the thread and the worker).
+    """
+
+    def __init__(self, ctx: ExportContext, fmt: str, worker: bool = False) -> None:
+        self.ctx = ctx
+        self.fmt = fmt
+        self._done: set[str] = set()
+        self._waiting = [c for c in charts.CHARTS]
+        self._queue: queue.SimpleQueue[charts.Chart | None] = queue.SimpleQueue()
+        self._drawn: dict[str, bytes | str] = {}
+        self._remote: dict[str, Future[bytes | str]] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._queued = 0
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, name="charts-ahead", daemon=True)
+        self._thread.start()
+        if worker:
+            self._start_worker()
+        ctx.ahead = self
+
+    def report_done(self, name: str) -> None:
+        """Note that report ``name`` is in ``ctx.results``; queue the charts now complete."""
+        self._done.add(name)
+        ready = [c for c in self._waiting if all(n in self._done for n in c.needs)]
+        for chart in ready:
+            self._waiting.remove(chart)
+            result = self.ctx.results.get(chart.report)
+            if result is None or not result.rows:
+                continue  # charts.draw notes it
+            if self._pool is not None and len(self._remote) < self._queued:
+                needs = {n: self.ctx.results[n] for n in chart.needs if n in self.ctx.results}
+                part = dataclasses.replace(self.ctx, results=needs, notes=[], drawn={}, ahead=None)
+                self._remote[chart.name] = self._pool.submit(_render, chart.name, part, self.fmt)
+            else:
+                self._queued += 1
+                self._queue.put(chart)
+
+    def finish(self) -> None:
+        """Wait for the charts under way; hand them to ``ctx.drawn[fmt]`` for :func:`charts.draw`.
+
+        A chart still waiting for a report that never came is left to :func:`charts.draw`.
+        Calling it again does nothing.
+        """
+        if self._finished:
+            return
+        self._finished = True
+        self._queue.put(None)
+        self._thread.join()
+        for name, future in self._remote.items():
+            try:
+                self._drawn[name] = future.result()
+            except Exception:  # noqa: BLE001 - the worker died or failed: drawn again here
+                continue
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self.ctx.drawn[self.fmt] = self._drawn
+
+    def _start_worker(self) -> None:
+        try:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
+            )
+            self._pool.submit(_warm)  # start it now: its imports overlap the next reports
+        except (OSError, RuntimeError):
+            self._pool = None
+
+    def _run(self) -> None:
+        while (chart := self._queue.get()) is not None:
+            try:
+                self._drawn[chart.name] = charts.render(chart, self.ctx, self.fmt)
+            except charts.Skip as exc:
+                self._drawn[chart.name] = str(exc)
+            except Exception:  # noqa: BLE001 - drawn again by charts.draw, which raises
+                continue

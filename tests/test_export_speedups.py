@@ -1,0 +1,99 @@
+"""What makes exports fast must not change what they hold.
+
+Charts drawn ahead (a thread, and a second process) are the bytes :func:`charts.draw` draws on
+its own; a small lake read into memory gives the reports it gives as views over its files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+
+import polars as pl
+from typer.testing import CliRunner
+
+from analytics_cli.app import app
+from analytics_framework.exports import charts
+from analytics_framework.exports.ahead import ChartsAhead
+from analytics_framework.exports.base import ExportContext
+from analytics_framework.reports import REPORTS, run_report, sql_of
+from analytics_framework.storage.lake import Lake, Partition
+from analytics_framework.storage.query import connect
+
+runner = CliRunner()
+RANGE = {"period": "weekly", "start": date(2017, 10, 1), "end": date(2017, 12, 1)}
+
+
+def sample_lake(in_tmp) -> Lake:
+    assert runner.invoke(app, ["collect"]).exit_code == 0
+    return Lake(str(in_tmp / "lake"))
+
+
+def context(lake: Lake, con=None) -> ExportContext:
+    ctx = ExportContext(
+        results={},
+        lake_uri="lake",
+        generated_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        filters={"period": "weekly", "timezone": "UTC"},
+    )
+    for name, options in charts.REPORTS.items():
+        ctx.results[name] = run_report(REPORTS[name], lake, options=dict(options), con=con, **RANGE)
+    return ctx
+
+
+def is_view(con, table: str) -> bool:
+    """Whether ``table`` is a view over the lake's Parquet files (not a frame in memory)."""
+    sql = "SELECT sql FROM duckdb_views() WHERE view_name = ? AND NOT internal"
+    return "read_parquet" in (con.execute(sql, [table]).fetchone() or [""])[0]
+
+
+def test_charts_drawn_ahead_are_the_charts_drawn_after(in_tmp):
+    lake = sample_lake(in_tmp)
+    plain = context(lake)
+    expected = charts.draw(plain, "png")
+    assert [n for n, _ in expected][:2] == ["01_conversations.png", "02_response_times.png"]
+    for worker in (False, True):
+        ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
+        ahead = ChartsAhead(ctx, "png", worker=worker)
+        # funnel comes after overview: the conversations chart, which reads both, waits for it
+        for name in ("overview", "topics", "funnel", *plain.results):
+            ctx.results[name] = plain.results[name]
+            ahead.report_done(name)
+        assert charts.draw(ctx, "png") == expected, f"worker={worker}"
+        assert ctx.notes == plain.notes
+        ahead.finish()  # again: nothing left to do
+
+
+def test_a_chart_whose_report_never_came_is_drawn_by_draw(in_tmp):
+    lake = sample_lake(in_tmp)
+    plain = context(lake)
+    ctx = dataclasses.replace(plain, notes=[], drawn={})
+    ChartsAhead(ctx, "png")  # no report_done: nothing drawn ahead
+    assert charts.draw(ctx, "png") == charts.draw(plain, "png")
+
+
+def test_a_small_lake_read_into_memory_gives_the_same_reports(in_tmp):
+    lake = sample_lake(in_tmp)
+    con = connect(lake, keep_for=sql_of(list(charts.REPORTS)))
+    assert not is_view(con, "conversations")  # read once, into memory
+    assert is_view(connect(lake), "conversations")
+    in_memory = context(lake, con)
+    on_files = context(lake)
+    for name in charts.REPORTS:
+        assert in_memory.results[name].rows == on_files.results[name].rows, name
+
+
+def test_a_lake_of_mixed_schemas_stays_on_its_files(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partition(
+        "conversations", Partition(2024, 3, 4), pl.DataFrame({"conversation_id": ["a"]})
+    )
+    lake.write_partition(
+        "conversations",
+        Partition(2024, 3, 5),
+        pl.DataFrame({"conversation_id": ["b"], "stage": ["won"]}),
+    )
+    con = connect(lake, keep_for="SELECT conversation_id, stage FROM conversations")
+    assert is_view(con, "conversations")
+    got = con.execute("SELECT conversation_id, stage FROM conversations ORDER BY 1").fetchall()
+    assert got == [("a", None), ("b", "won")]
