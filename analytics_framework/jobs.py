@@ -390,32 +390,25 @@ def export_job(
     try:
         # one connection for every report: the views are built (or a small lake read) once
         con = connect(lake, keep_for=sql_of(list(exporter.reports)))
+        try:
+            _run_export_reports(
+                exporter.reports,
+                ctx,
+                con,
+                lake,
+                settings,
+                (period, start, end, org, by, compare),
+                ahead.report_done if ahead else None,
+            )
+        finally:
+            con.close()
+        written = exporter().export(ctx, Destination(output, settings.s3_endpoint_url))
     except BaseException:
         if ahead:
-            ahead.finish()
+            ahead.abort()  # an error or Ctrl-C: stop drawing, at once
         raise
-    try:
-        _run_export_reports(
-            exporter.reports,
-            ctx,
-            con,
-            lake,
-            settings,
-            (period, start, end, org, by, compare),
-            ahead.report_done if ahead else None,
-        )
-    except BaseException:
-        if ahead:
-            ahead.finish()
-        raise
-    finally:
-        con.close()
-    dest = Destination(output, settings.s3_endpoint_url)
-    try:
-        written = exporter().export(ctx, dest)
-    finally:
-        if ahead:
-            ahead.finish()
+    if ahead:
+        ahead.finish()  # done already, unless the format drew no chart
     return ExportOutcome(written, ctx.notes)
 
 

@@ -126,3 +126,18 @@ def test_a_lake_without_the_rollup_reads_its_messages(lake, tmp_path):
     assert rows(old) == rows(lake)
     days = {r["period"]: r for r in rows(old) if r["section"] == "daily"}
     assert days["2024-03-04"]["active_customers"] == 2
+
+
+def test_agents_on_a_lake_without_per_agent_counts_says_to_rewrite_it(lake, tmp_path):
+    old = tmp_path / "old"
+    for f in lake.rglob("*.parquet"):
+        dest = old / f.relative_to(lake)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        frame = pl.read_parquet(f)
+        if "agent_message_counts" in frame.columns:
+            frame = frame.drop("agent_message_counts", "agent_reply_counts")
+        frame.write_parquet(dest)
+    result = runner.invoke(app, ["report", "agents", "--lake", str(old)])
+    assert result.exit_code != 0
+    assert "--full-refresh" in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) <= 3

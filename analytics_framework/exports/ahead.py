@@ -22,6 +22,7 @@ import dataclasses
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -40,7 +41,11 @@ def worth_a_worker(conversations_bytes: int) -> bool:
 
 
 def _warm() -> None:
-    """Worker initializer: nothing to do, the imports of this module are the warm-up."""
+    """Worker initializer: ignore Ctrl-C (the export stops the worker; no traceback from it).
+
+    The imports of this module are the rest of the warm-up.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _render(name: str, ctx: ExportContext, fmt: str) -> bytes | str:
@@ -64,14 +69,14 @@ class ChartsAhead:
 
     Use: :meth:`report_done` after each report is stored in ``ctx.results``; the exporter's
     :func:`charts.draw` calls :meth:`finish` (``ctx.ahead``), and the export calls it again at
-    the end (always, also on error: it stops the thread and the worker).
+    the end; on an error or Ctrl-C the export calls :meth:`abort` instead.
     """
 
     def __init__(self, ctx: ExportContext, fmt: str, worker: bool = False) -> None:
         self.ctx = ctx
         self.fmt = fmt
         self._done: set[str] = set()
-        self._waiting = [c for c in charts.CHARTS]
+        self._waiting = list(charts.CHARTS)
         self._queue: queue.SimpleQueue[charts.Chart | None] = queue.SimpleQueue()
         self._drawn: dict[str, bytes | str] = {}
         self._remote: dict[str, Future[bytes | str]] = {}
@@ -120,6 +125,15 @@ class ChartsAhead:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.ctx.drawn[self.fmt] = self._drawn
+
+    def abort(self) -> None:
+        """Stop at once, drawing nothing more (the export failed or was interrupted)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._queue.put(None)  # the thread stops after its chart; it is a daemon
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _start_worker(self) -> None:
         try:

@@ -289,7 +289,8 @@ def run_report(
     except duckdb.Error as exc:
         raise LakeError(
             f"report {report.name} failed on {lake.uri}: {str(exc).splitlines()[0]}",
-            "check that the lake was written by this version of analytics (re-run collect)",
+            "a lake written by an older version lacks columns this report reads: rewrite it "
+            "with analytics collect ... --full-refresh",
         ) from None
     finally:
         if own:

@@ -119,7 +119,9 @@ def test_partition_filters_prune_files_on_s3(s3):
     total = len(lake.partitions("conversations"))
     con = connect(lake)
     plan = con.execute(
-        f"EXPLAIN ANALYZE SELECT count(*) FROM conversations WHERE {day_filter('', 'lo', 'hi')}",
+        # a value of every row, so the files are scanned (a count(*) comes from their footers)
+        "EXPLAIN ANALYZE SELECT sum(length(conversation_id)) FROM conversations WHERE "
+        + day_filter("", "lo", "hi"),
         {**day_params("lo", date(2017, 10, 30)), **day_params("hi", date(2017, 11, 2))},
     ).fetchall()
     text = "\n".join(str(r[1]) for r in plan)
