@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -41,7 +42,6 @@ from analytics_framework.prefetch import prefetch
 from analytics_framework.sources.base import REJECTED_SCHEMA, Source, SourceBatch
 from analytics_framework.storage.lake import Lake, Partition
 from analytics_framework.storage.loader import PartitionLoader
-from analytics_framework.storage.mongo import MongoSink
 from analytics_framework.storage.query import user_aggregates
 from analytics_framework.storage.state_store import S3StateStore, StateStore
 from analytics_framework.transform.conversations import (
@@ -50,6 +50,9 @@ from analytics_framework.transform.conversations import (
     canonical_messages,
     with_partition,
 )
+
+if TYPE_CHECKING:  # pymongo is imported only by runs that write to MongoDB
+    from analytics_framework.storage.mongo import MongoSink
 
 PREFETCH_BATCHES = 1
 """Batches extracted ahead of the one being loaded (one thread; memory: a couple of batches)."""

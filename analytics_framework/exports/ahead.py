@@ -24,7 +24,7 @@ import os
 import queue
 import signal
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 from analytics_framework.exports import charts
 from analytics_framework.exports.base import ExportContext
@@ -60,6 +60,10 @@ def _render(name: str, ctx: ExportContext, fmt: str) -> bytes | str:
 class ChartsAhead:
     """Draw :data:`charts.CHARTS` in the background as the reports they read arrive.
 
+    Charts ready to draw wait in one queue that two consumers share: a thread that draws in this
+    process and, with ``worker``, a thread that hands each chart it takes to a second process
+    and waits for the file (once that process has started), so whichever is free draws next.
+
     Args:
         ctx: the export's context; its ``results`` fill in as reports finish (a report is read
             only after :meth:`report_done` names it).
@@ -79,14 +83,17 @@ class ChartsAhead:
         self._waiting = list(charts.CHARTS)
         self._queue: queue.SimpleQueue[charts.Chart | None] = queue.SimpleQueue()
         self._drawn: dict[str, bytes | str] = {}
-        self._remote: dict[str, Future[bytes | str]] = {}
         self._pool: ProcessPoolExecutor | None = None
-        self._queued = 0
         self._finished = False
-        self._thread = threading.Thread(target=self._run, name="charts-ahead", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._draw_here, name="charts", daemon=True)]
         if worker:
             self._start_worker()
+        if self._pool is not None:
+            self._threads.append(
+                threading.Thread(target=self._draw_there, name="charts-worker", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
         ctx.ahead = self
 
     def report_done(self, name: str) -> None:
@@ -96,14 +103,7 @@ class ChartsAhead:
         for chart in ready:
             self._waiting.remove(chart)
             result = self.ctx.results.get(chart.report)
-            if result is None or not result.rows:
-                continue  # charts.draw notes it
-            if self._pool is not None and len(self._remote) < self._queued:
-                needs = {n: self.ctx.results[n] for n in chart.needs if n in self.ctx.results}
-                part = dataclasses.replace(self.ctx, results=needs, notes=[], drawn={}, ahead=None)
-                self._remote[chart.name] = self._pool.submit(_render, chart.name, part, self.fmt)
-            else:
-                self._queued += 1
+            if result is not None and result.rows:  # else charts.draw notes it
                 self._queue.put(chart)
 
     def finish(self) -> None:
@@ -115,13 +115,10 @@ class ChartsAhead:
         if self._finished:
             return
         self._finished = True
-        self._queue.put(None)
-        self._thread.join()
-        for name, future in self._remote.items():
-            try:
-                self._drawn[name] = future.result()
-            except Exception:  # noqa: BLE001 - the worker died or failed: drawn again here
-                continue
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.ctx.drawn[self.fmt] = self._drawn
@@ -131,7 +128,8 @@ class ChartsAhead:
         if self._finished:
             return
         self._finished = True
-        self._queue.put(None)  # the thread stops after its chart; it is a daemon
+        for _ in self._threads:
+            self._queue.put(None)  # each stops after its chart; they are daemons
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -140,15 +138,31 @@ class ChartsAhead:
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
             )
-            self._pool.submit(_warm)  # start it now: its imports overlap the next reports
+            self._warm = self._pool.submit(_warm)  # start it now: its imports overlap reports
         except (OSError, RuntimeError):
             self._pool = None
 
-    def _run(self) -> None:
+    def _draw_here(self) -> None:
         while (chart := self._queue.get()) is not None:
             try:
                 self._drawn[chart.name] = charts.render(chart, self.ctx, self.fmt)
             except charts.Skip as exc:
                 self._drawn[chart.name] = str(exc)
             except Exception:  # noqa: BLE001 - drawn again by charts.draw, which raises
+                continue
+
+    def _draw_there(self) -> None:
+        assert self._pool is not None
+        try:
+            self._warm.result()  # take charts only once the worker can draw them
+        except Exception:  # noqa: BLE001 - no worker: the other thread draws everything
+            return
+        while (chart := self._queue.get()) is not None:
+            needs = {n: self.ctx.results[n] for n in chart.needs if n in self.ctx.results}
+            part = dataclasses.replace(self.ctx, results=needs, notes=[], drawn={}, ahead=None)
+            try:
+                self._drawn[chart.name] = self._pool.submit(
+                    _render, chart.name, part, self.fmt
+                ).result()
+            except Exception:  # noqa: BLE001 - the worker died or failed: drawn again there
                 continue
