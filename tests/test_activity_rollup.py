@@ -71,6 +71,16 @@ def from_messages(lake: Path, timezone: str = "UTC", **kw) -> list[dict]:
     return run_report(slow, Lake(str(lake)), timezone=timezone, **kw).rows
 
 
+def written_before(lake: Path, dest: Path, *columns: str) -> Path:
+    """Copy ``lake`` to ``dest`` without ``columns``: a lake written before they existed."""
+    for f in lake.rglob("*.parquet"):
+        out = dest / f.relative_to(lake)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame = pl.read_parquet(f)
+        frame.drop([c for c in columns if c in frame.columns]).write_parquet(out)
+    return dest
+
+
 def test_quarter_hour_lists_are_written_per_conversation(lake):
     conv = pl.read_parquet(lake / "conversations" / "**" / "*.parquet").sort("conversation_id")
     x = conv.row(0, named=True)
@@ -110,33 +120,21 @@ def test_the_same_as_the_messages_over_ranges(lake):
 
 
 def test_a_lake_without_the_rollup_reads_its_messages(lake, tmp_path):
-    old = tmp_path / "old"
-    for f in lake.rglob("*.parquet"):
-        dest = old / f.relative_to(lake)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        frame = pl.read_parquet(f)
-        if "customer_quarters" in frame.columns:
-            frame = frame.drop(
-                "customer_quarters",
-                "customer_quarter_messages",
-                "agent_quarters",
-                "agent_quarter_messages",
-            )
-        frame.write_parquet(dest)
+    old = written_before(
+        lake,
+        tmp_path / "old",
+        "customer_quarters",
+        "customer_quarter_messages",
+        "agent_quarters",
+        "agent_quarter_messages",
+    )
     assert rows(old) == rows(lake)
     days = {r["period"]: r for r in rows(old) if r["section"] == "daily"}
     assert days["2024-03-04"]["active_customers"] == 2
 
 
 def test_agents_on_a_lake_without_per_agent_counts_says_to_rewrite_it(lake, tmp_path):
-    old = tmp_path / "old"
-    for f in lake.rglob("*.parquet"):
-        dest = old / f.relative_to(lake)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        frame = pl.read_parquet(f)
-        if "agent_message_counts" in frame.columns:
-            frame = frame.drop("agent_message_counts", "agent_reply_counts")
-        frame.write_parquet(dest)
+    old = written_before(lake, tmp_path / "old", "agent_message_counts", "agent_reply_counts")
     result = runner.invoke(app, ["report", "agents", "--lake", str(old)])
     assert result.exit_code != 0
     assert "--full-refresh" in result.output and "Traceback" not in result.output

@@ -22,6 +22,7 @@ text/date   labels, ids, ISO dates                       –
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -72,6 +73,10 @@ class Option:
     choices: tuple[Any, ...] | None = None
 
 
+INCLUDE = re.compile(r"^-- @include ([a-z_]+\.sql)\n", re.MULTILINE)
+"""A shared SQL part named in a report's SQL file (:meth:`Report.sql`)."""
+
+
 @dataclass(frozen=True)
 class Report:
     """A named report.
@@ -117,9 +122,14 @@ class Report:
     rollup_check: str = ""
 
     def sql(self, sql_file: str = "") -> str:
-        """Return the report's SQL text (or that of ``sql_file``), from the package."""
+        """Return the report's SQL text (or that of ``sql_file``), from the package.
+
+        A line ``-- @include NAME.sql`` is replaced by that file of ``reports/sql/`` (a part
+        several reports share: FCR's repeated contacts, the activity report's end).
+        """
         sql_dir = resources.files("analytics_framework.reports").joinpath("sql")
-        return sql_dir.joinpath(sql_file or self.sql_file).read_text()
+        text = sql_dir.joinpath(sql_file or self.sql_file).read_text()
+        return INCLUDE.sub(lambda m: sql_dir.joinpath(m.group(1)).read_text(), text)
 
     def column(self, name: str) -> Column:
         """Return the declared column ``name`` (an undeclared one reads as a plain count)."""

@@ -40,22 +40,8 @@
 --     the replies take their period from cr, a narrow read of the same conversations.
 --   - the business-time aggregates are wrapped in CASE WHEN {business_hours}, so without
 --     --business-hours DuckDB drops them (and the quantile states) from the plan.
-WITH repeated AS (
-    -- conversations with one reply cycle whose customer starts another conversation within
-    -- 7 days (the next one by started_at, then conversation_id, as a window would order them)
-    SELECT x.conversation_id
-    FROM (
-        SELECT conversation_id, customer_id, started_at FROM conversations
-        WHERE response_count = 1 AND {days}
-    ) AS x
-    JOIN (
-        SELECT conversation_id, customer_id, started_at FROM conversations WHERE {days_ahead}
-    ) AS y ON y.customer_id = x.customer_id
-    WHERE (y.started_at > x.started_at
-           OR (y.started_at = x.started_at AND y.conversation_id > x.conversation_id))
-      AND epoch_us(y.started_at) < epoch_us(x.started_at) + 604800000000
-    GROUP BY x.conversation_id
-),
+WITH
+-- @include fcr_repeated.sql
 c AS (
     SELECT
         conversation_id,

@@ -27,25 +27,8 @@
 --   year/month/day columns themselves, which DuckDB prunes files with (a make_date() over them
 --   would read every file); one day of slack each side for zone shifts, 8 more days ahead for
 --   the FCR window.
-WITH repeated AS (
-    -- conversations with one reply cycle (the only ones FCR can count) whose customer starts
-    -- another conversation within 7 days (the next by started_at, then conversation_id);
-    -- pruned like the range, plus 8 days after it so the window sees the next conversations.
-    -- A join of those few to their customer's conversations, not a window over all of them;
-    -- the 7 days are 604800 s of epoch microseconds (exactly INTERVAL 7 DAY from an instant)
-    SELECT x.conversation_id
-    FROM (
-        SELECT conversation_id, customer_id, started_at FROM conversations
-        WHERE response_count = 1 AND {days}
-    ) AS x
-    JOIN (
-        SELECT conversation_id, customer_id, started_at FROM conversations WHERE {days_ahead}
-    ) AS y ON y.customer_id = x.customer_id
-    WHERE (y.started_at > x.started_at
-           OR (y.started_at = x.started_at AND y.conversation_id > x.conversation_id))
-      AND epoch_us(y.started_at) < epoch_us(x.started_at) + 604800000000
-    GROUP BY x.conversation_id
-),
+WITH
+-- @include fcr_repeated.sql
 c AS (
     SELECT
         conversation_id,
