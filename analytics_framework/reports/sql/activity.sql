@@ -26,12 +26,13 @@
 --   and transitions fall on quarter-hours (the engine checks, and runs activity_messages.sql,
 --   the same report from the messages, when they do not, or when rows predate the columns), so
 --   a quarter-hour lies in one local hour and day, and [$start, $end) starts and ends on one.
---   A customer is counted once a day: the days of a conversation are distinct already, and only
---   conversations whose customer has another conversation within two days of it (a local day is
---   at most 25 hours) are put through a DISTINCT with their customer.
+--   A customer is counted once a day: each UTC quarter-hour a customer wrote in is given its
+--   local day once (qday, a few thousand rows), a conversation whose first and last quarter-hour
+--   fall on one local day is that day (no list is walked), the others are unnested, and the
+--   (customer, day) pairs go through one DISTINCT.
 WITH conv AS (
     SELECT
-        conversation_id, customer_id, started_at, ended_at,
+        customer_id,
         customer_quarters, customer_quarter_messages, agent_quarters, agent_quarter_messages
     FROM conversations
     WHERE ($org IS NULL OR org_id = $org)
@@ -60,47 +61,47 @@ m AS (
     SELECT local_ts(make_timestamptz(CAST(q AS BIGINT) * 900000000)) AS local_at, role, n
     FROM quarters
 ),
-customer_days AS (
-    -- each conversation's customer with the distinct local days they wrote on, in the range
-    SELECT
-        conversation_id,
-        customer_id,
-        started_at,
-        ended_at,
-        list_distinct(list_transform(
-            list_filter(customer_quarters, x ->
-                ($start IS NULL OR CAST(x AS BIGINT) * 900000000
-                                   >= epoch_us(CAST($start AS TIMESTAMPTZ)))
-                AND ($end IS NULL OR CAST(x AS BIGINT) * 900000000
-                                     < epoch_us(CAST($end AS TIMESTAMPTZ)))),
-            x -> CAST(local_ts(make_timestamptz(CAST(x AS BIGINT) * 900000000)) AS DATE)
-        )) AS days
-    FROM conv
-    WHERE customer_id IS NOT NULL AND len(customer_quarters) > 0
+qday AS (
+    -- the local day of each UTC quarter-hour a customer wrote in, in the range
+    SELECT q, CAST(local_ts(make_timestamptz(CAST(q AS BIGINT) * 900000000)) AS DATE) AS day
+    FROM quarters
+    WHERE role = 'customer'
 ),
-shared AS (
-    -- conversations whose customer has another one within two days: days may repeat there
-    SELECT DISTINCT a.conversation_id
-    FROM customer_days a
-    JOIN customer_days b
-      ON b.customer_id = a.customer_id AND b.conversation_id <> a.conversation_id
-    WHERE epoch_us(b.started_at) < epoch_us(a.ended_at) + 172800000000
-      AND epoch_us(a.started_at) < epoch_us(b.ended_at) + 172800000000
+monotone AS (
+    -- local days never go back as time goes on (no clock set back across midnight)
+    SELECT coalesce(bool_and(day >= prev), TRUE) AS ok
+    FROM (SELECT day, lag(day) OVER (ORDER BY q) AS prev FROM qday)
+),
+ends AS (
+    -- each conversation's customer, with the local days of its first and last quarter-hour
+    SELECT e.customer_id, e.customer_quarters, d1.day AS d1, d2.day AS d2
+    FROM (
+        SELECT customer_id, customer_quarters,
+               customer_quarters[1] AS q1, customer_quarters[-1] AS q2
+        FROM conv
+        WHERE customer_id IS NOT NULL AND len(customer_quarters) > 0
+    ) e
+    LEFT JOIN qday d1 ON d1.q = e.q1
+    LEFT JOIN qday d2 ON d2.q = e.q2
+),
+customer_days AS (
+    -- (customer, day) for every day a customer wrote on: a conversation within one day (both
+    -- ends in the range, on one day, days in order) is that day; the others, quarter by quarter
+    SELECT customer_id, d1 AS day
+    FROM ends
+    WHERE d1 = d2 AND (SELECT ok FROM monotone)
+    UNION ALL
+    SELECT x.customer_id, qday.day
+    FROM (
+        SELECT customer_id, unnest(customer_quarters) AS q
+        FROM ends
+        WHERE d1 IS DISTINCT FROM d2 OR d1 IS NULL OR NOT (SELECT ok FROM monotone)
+    ) x
+    JOIN qday USING (q)
 ),
 active AS (
     SELECT day, count(*) AS active_customers
-    FROM (
-        SELECT unnest(days) AS day
-        FROM customer_days
-        WHERE conversation_id NOT IN (SELECT conversation_id FROM shared)
-        UNION ALL
-        SELECT day
-        FROM (
-            SELECT DISTINCT customer_id, unnest(days) AS day
-            FROM customer_days
-            WHERE conversation_id IN (SELECT conversation_id FROM shared)
-        )
-    )
+    FROM (SELECT DISTINCT customer_id, day FROM customer_days)
     GROUP BY day
 ),
 -- @include activity_tail.sql
