@@ -95,10 +95,15 @@ REPLY_SCHEMA: dict[str, pl.DataType] = {
     "replied_at": TS,
     "response_s": pl.Float64(),
     "is_first": pl.Boolean(),
+    "conversation_started_at": TS,
+    "assigned_agent_id": pl.String(),
 }
 """``replies``: one row per human reply that answered waiting customer messages (the response
 times of ``conversations.response_times_s``, with who replied and when); ``is_first`` marks the
-reply that gave the conversation its first response time. Partitioned like its conversation."""
+reply that gave the conversation its first response time. ``org_id``,
+``conversation_started_at`` and ``assigned_agent_id`` are its conversation's (``org_id``,
+``started_at``, ``assigned_agent_id``), so that reports put a reply in its period and filter it
+without joining the conversations. Partitioned like its conversation."""
 
 STAGE_CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),

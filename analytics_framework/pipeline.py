@@ -480,7 +480,7 @@ def _load_batch(
         )
         rejected = pl.concat([rejected, dups.cast(REJECTED_SCHEMA)])  # type: ignore[arg-type]
         stages = _stage_changes(batch, conv)
-        replies = build_replies(msgs).join(
+        replies = build_replies(msgs, conv).join(
             conv.select("conversation_id", "year", "month", "day"), on="conversation_id"
         )
         touched = loader.stage(

@@ -2,7 +2,9 @@
 
 It must give exactly what the messages give: a customer with two conversations the same day is
 one active customer, half- and quarter-hour zones land in the right local hour, and a lake
-written before the rollup existed is read from its messages instead.
+written before the rollup existed is read from its messages instead. Replies carry their
+conversation's start, org and assignee, and reports over replies written without them say how to
+rewrite the lake.
 """
 
 from __future__ import annotations
@@ -139,3 +141,22 @@ def test_agents_on_a_lake_without_per_agent_counts_says_to_rewrite_it(lake, tmp_
     assert result.exit_code != 0
     assert "--full-refresh" in result.output and "Traceback" not in result.output
     assert len([line for line in result.output.splitlines() if line.strip()]) <= 3
+
+
+def test_reports_on_replies_without_their_conversation_start_say_to_rewrite(lake, tmp_path):
+    # replies written before they carried their conversation's start: agents and business-hours
+    # FRT put replies in periods by it, so they stop with the fix instead of dropping replies
+    old = written_before(lake, tmp_path / "old", "conversation_started_at")
+    for args in (["agents"], ["overview", "--business-hours", "Mon-Fri 09:00-17:00"]):
+        result = runner.invoke(app, ["report", *args, "--lake", str(old)])
+        assert result.exit_code != 0, args
+        assert "--full-refresh" in result.output and "Traceback" not in result.output
+
+
+def test_a_reply_carries_its_conversations_start_org_and_assignee(lake):
+    replies = pl.read_parquet(lake / "replies" / "**" / "*.parquet")
+    conv = pl.read_parquet(lake / "conversations" / "**" / "*.parquet")
+    joined = replies.join(conv, on="conversation_id", suffix="_c")
+    assert joined.height == replies.height > 0
+    assert (joined["conversation_started_at"] == joined["started_at"]).all()
+    assert joined["org_id"].equals(joined["org_id_c"])

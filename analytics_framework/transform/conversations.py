@@ -237,19 +237,29 @@ def quarter_hours(messages: pl.DataFrame) -> pl.DataFrame:
     return lists[0].join(lists[1], on="conversation_id", how="full", coalesce=True)
 
 
-def build_replies(messages: pl.DataFrame) -> pl.DataFrame:
+def build_replies(messages: pl.DataFrame, conversations: pl.DataFrame) -> pl.DataFrame:
     """Derive the ``replies`` table: one row per human reply that answered waiting customers.
 
     A reply's response time belongs to the agent who sent it, and a conversation's first
     response time to the agent of its first such reply (DESIGN.md, "per agent"), so reports
     attribute speed per agent, and compute business-hours variants, from these rows.
 
+    Args:
+        messages: canonical messages (:data:`~analytics_framework.model.MESSAGE_SCHEMA`).
+        conversations: their conversations (:func:`build_conversations`): each reply carries
+            its conversation's ``org_id``, ``started_at`` (as ``conversation_started_at``) and
+            ``assigned_agent_id``.
+
     Returns:
         :data:`~analytics_framework.model.REPLY_SCHEMA` rows, sorted by conversation and time.
     """
     r = reply_times(messages)
-    facts = messages.group_by("conversation_id").agg(
-        source=pl.col("source").first(), org_id=pl.col("org_id").drop_nulls().first()
+    facts = conversations.select(
+        "conversation_id",
+        "source",
+        "org_id",
+        "assigned_agent_id",
+        pl.col("started_at").alias("conversation_started_at"),
     )
     r = r.with_columns(
         is_first=pl.col("replied_at").rank("ordinal").over("conversation_id") == 1

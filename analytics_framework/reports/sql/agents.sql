@@ -13,6 +13,7 @@
 --   response_*_s        response time of their replies
 --   csat_pct ... top_objection: over the conversations they handled, as overview.sql defines
 --                       them; top_objection the most frequent labels.objection, ties by name
+--                       (NULL when none of them has one)
 -- By assignment ({by} = assignment): each conversation, its replies, FRT and quality belong to
 --   conversations.assigned_agent_id (NULL: unassigned); conversations = assigned to them,
 --   messages = human messages in them (any sender), reply_rate_pct = assigned with at least one
@@ -37,7 +38,11 @@
 --     other conversations, not a window over all of them; the 7 days are 604800 s of epoch
 --     microseconds (the session is UTC, where INTERVAL 7 DAY is exactly that, through ICU).
 --   - c is read by one consumer (handled), so DuckDB streams it instead of materializing it;
---     the replies take their period from cr, a narrow read of the same conversations.
+--     a reply carries its conversation's start, org and assignee (replies written at load), so
+--     the replies are filtered and put in their period without a join; replies written before
+--     those columns existed stop the report with a message to re-collect.
+--   - the quality columns are summed per period, agent and objection, then added up per agent,
+--     so the top objection comes from a few thousand rows, not a histogram per group.
 --   - the business-time aggregates are wrapped in CASE WHEN {business_hours}, so without
 --     --business-hours DuckDB drops them (and the quantile states) from the plan.
 WITH
@@ -99,48 +104,66 @@ handled AS (
         FROM c
     ) AS cu
 ),
-cr AS (
-    -- the conversations of c again, narrow: the period each reply belongs to
+r AS (
+    -- each reply that answered a waiting customer, with the agent and the period it belongs to
+    -- (the period of its conversation's start, carried on the reply)
     SELECT
-        conversation_id,
-        CAST(date_trunc('{unit}', local_ts(conversations.started_at)) AS DATE) AS period,
-        assigned_agent_id
-    FROM conversations
-    WHERE ($start IS NULL OR conversations.started_at >= $start)
-      AND ($end IS NULL OR conversations.started_at < $end)
-      AND ($org IS NULL OR conversations.org_id = $org)
+        CAST(date_trunc('{unit}', local_ts(coalesce(conversation_started_at, error(
+            'replies written before conversation_started_at existed: re-collect them '
+            || '(analytics collect ... --full-refresh)'
+        )))) AS DATE) AS period,
+        CASE WHEN '{by}' = 'assignment' THEN assigned_agent_id ELSE agent_id END AS agent_id,
+        is_first,
+        response_s,
+        CASE WHEN {business_hours} THEN business_s END AS b
+    FROM replies_business AS conversations
+    WHERE ($start IS NULL OR conversation_started_at >= $start)
+      AND ($end IS NULL OR conversation_started_at < $end)
+      AND ($org IS NULL OR org_id = $org)
       AND {days}
 ),
-r AS (
-    -- each reply that answered a waiting customer, with the agent it belongs to
-    SELECT
-        c.period,
-        CASE WHEN '{by}' = 'assignment' THEN c.assigned_agent_id ELSE rb.agent_id END AS agent_id,
-        rb.is_first,
-        rb.response_s,
-        CASE WHEN {business_hours} THEN rb.business_s END AS b
-    FROM (SELECT * FROM replies_business AS conversations WHERE {days}) AS rb
-    JOIN cr AS c USING (conversation_id)
-),
-per_agent AS (
+per_objection AS (
+    -- the additive sums per period, agent and objection; per_agent adds them up
     SELECT
         period,
         agent_id,
+        objection,
         count(*) AS conversations,
-        CAST(sum(messages) AS BIGINT) AS messages,
-        CAST(sum(replied) AS BIGINT) AS replies,
+        sum(messages) AS messages,
+        sum(replied) AS replies,
         count(*) FILTER (WHERE replied > 0) AS answered,
         count(*) FILTER (WHERE agent_messages > 0) AS with_human_reply,
-        100.0 * count(*) FILTER (WHERE csat_rating >= 4) / nullif(count(csat_rating), 0)
-            AS csat_pct,
-        100.0 * count(*) FILTER (WHERE satisfaction >= 4) / nullif(count(satisfaction), 0)
-            AS predicted_csat_pct,
-        100.0 * count(*) FILTER (WHERE resolved) / nullif(count(resolved), 0) AS resolution_pct,
-        100.0 * count(*) FILTER (WHERE resolved AND one_contact) / nullif(count(resolved), 0)
-            AS fcr_pct,
-        avg(CAST(sentiment AS DECIMAL(18, 6))) AS sentiment_mean,
-        histogram(objection) AS objections
+        count(*) FILTER (WHERE csat_rating >= 4) AS csat_good,
+        count(csat_rating) AS csat_n,
+        count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
+        count(satisfaction) AS satisfaction_n,
+        count(*) FILTER (WHERE resolved) AS resolved_n,
+        count(resolved) AS resolved_known,
+        count(*) FILTER (WHERE resolved AND one_contact) AS fcr_n,
+        sum(CAST(sentiment AS DECIMAL(18, 6))) AS sentiment_sum,
+        count(sentiment) AS sentiment_n
     FROM handled
+    GROUP BY period, agent_id, objection
+),
+per_agent AS (
+    -- top_objection: the largest count, ties by name (arg_max over (count, -name) is not
+    -- available for strings, so the entries are sorted by -count, then name)
+    SELECT
+        period,
+        agent_id,
+        CAST(sum(conversations) AS BIGINT) AS conversations,
+        CAST(sum(messages) AS BIGINT) AS messages,
+        CAST(sum(replies) AS BIGINT) AS replies,
+        CAST(sum(answered) AS BIGINT) AS answered,
+        CAST(sum(with_human_reply) AS BIGINT) AS with_human_reply,
+        100.0 * sum(csat_good) / nullif(sum(csat_n), 0) AS csat_pct,
+        100.0 * sum(satisfied) / nullif(sum(satisfaction_n), 0) AS predicted_csat_pct,
+        100.0 * sum(resolved_n) / nullif(sum(resolved_known), 0) AS resolution_pct,
+        100.0 * sum(fcr_n) / nullif(sum(resolved_known), 0) AS fcr_pct,
+        sum(sentiment_sum) / nullif(sum(sentiment_n), 0) AS sentiment_mean,
+        (list_sort(list(struct_pack(n := -conversations, o := objection))
+                   FILTER (WHERE objection IS NOT NULL)))[1].o AS top_objection
+    FROM per_objection
     GROUP BY period, agent_id
 ),
 per_reply AS (
@@ -182,9 +205,7 @@ joined AS (
         CASE WHEN {business_hours} THEN x.response_business_q[2] END
             AS response_business_p90_s,
         p.csat_pct, p.predicted_csat_pct, p.resolution_pct, p.fcr_pct, p.sentiment_mean,
-        (list_sort(list_transform(
-            map_entries(p.objections), e -> struct_pack(n := -CAST(e.value AS BIGINT), o := e.key)
-        )))[1].o AS top_objection
+        p.top_objection
     FROM per_agent p
     LEFT JOIN per_reply x ON x.period = p.period AND x.agent_id IS NOT DISTINCT FROM p.agent_id
 ),

@@ -106,8 +106,9 @@ per_reply AS (
     GROUP BY {keys}
 ),
 per_business AS (
-    -- the replies of c with their business time; replies are partitioned like their
-    -- conversation, and {days} names the columns conversations.year/month/day, hence the alias
+    -- the replies of the conversations of c, with their business time: a reply carries its
+    -- conversation's start and org, and is partitioned like it ({days} names the columns
+    -- conversations.year/month/day, hence the alias)
     SELECT
         struct_pack({keys}) AS grp,
         avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
@@ -115,10 +116,20 @@ per_business AS (
         avg(CAST(b AS DECIMAL(18, 6))) AS response_business_mean_s,
         quantile_cont(b, [0.5, 0.9]) AS response_business_q
     FROM (
-        SELECT c.period, c.org_id, rb.is_first, rb.business_s AS b
-        FROM (SELECT * FROM replies_business AS conversations WHERE {days}) AS rb
-        JOIN c USING (conversation_id)
+        SELECT
+            CAST(date_trunc('{unit}', local_ts(coalesce(conversation_started_at, error(
+                'replies written before conversation_started_at existed: re-collect them '
+                || '(analytics collect ... --full-refresh)'
+            )))) AS DATE) AS period,
+            {org_expr} AS org_id,
+            is_first,
+            business_s AS b
+        FROM replies_business AS conversations
         WHERE {business_hours}
+          AND ($start IS NULL OR conversation_started_at >= $start)
+          AND ($end IS NULL OR conversation_started_at < $end)
+          AND ($org IS NULL OR org_id = $org)
+          AND {days}
     )
     GROUP BY {keys}
 )
