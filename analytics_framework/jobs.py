@@ -438,10 +438,12 @@ def _run_export_reports(
         done: called with each report's name once its result is stored, or None.
     """
     from analytics_framework.errors import LakeError
+    from analytics_framework.exports.base import RUN_FIRST
     from analytics_framework.reports import get_report
 
     period, start, end, org, by, compare = shared
-    for name, extra in reports.items():
+    first = {name: i for i, name in enumerate(RUN_FIRST)}
+    for name, extra in sorted(reports.items(), key=lambda kv: first.get(kv[0], len(first))):
         spec = get_report(name)
         options = dict(extra)
         if compare and spec.option("compare") is not None:

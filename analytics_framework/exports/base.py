@@ -90,6 +90,21 @@ class Destination:
         return path
 
 
+RUN_FIRST: tuple[str, ...] = (
+    "overview",
+    "funnel",
+    "retention",
+    "activity",
+    "leaderboard",
+    "topics",
+    "agents",
+)
+"""The order in which an export computes the charts' reports, before any other: a quick query
+with a slow chart first (retention's chart takes 1 s to draw after a 0.1 s query over a year of
+days; agents' query is the slowest), so charts are drawn while the remaining reports run.
+``funnel`` comes second because the first chart (conversations) needs it too."""
+
+
 class Exporter(ABC):
     """One output format.
 

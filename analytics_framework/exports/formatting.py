@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 
 from analytics_framework.reports import ReportResult
@@ -64,22 +65,31 @@ def format_value(column: Column, value: object, missing: str = MISSING) -> str:
         value: the report's value (int, float, str, bool or None).
         missing: what None shows as.
     """
-    if value is None:
-        return missing
-    if isinstance(value, bool):
-        return "yes" if value else "no"
+    return formatter(column, missing)(value)
+
+
+def formatter(column: Column, missing: str = MISSING) -> Callable[[object], str]:
+    """Return :func:`format_value` for one column: the rule chosen once, for a table's cells."""
     signed = "+" if is_change(column) else ""
-    if isinstance(value, int | float):
-        if column.unit == "seconds":
-            return duration(float(value))
-        if column.unit == "percent":
-            return f"{value:{signed},.1f} %"
-        if column.unit == "ratio":
-            return f"{value:{signed},.2f}"
-        if isinstance(value, int):
-            return f"{value:{signed},}"
-        return f"{value:{signed},.1f}"
-    return str(value)
+    seconds = column.unit == "seconds"
+    suffix = " %" if column.unit == "percent" else ""
+    spec = {"percent": f"{signed},.1f", "ratio": f"{signed},.2f"}.get(column.unit)
+    whole, decimal = f"{signed},", f"{signed},.1f"
+
+    def show(value: object) -> str:
+        if value is None:
+            return missing
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int | float):
+            if seconds:
+                return duration(float(value))
+            if spec is not None:
+                return format(value, spec) + suffix
+            return format(value, whole if isinstance(value, int) else decimal)
+        return str(value)
+
+    return show
 
 
 def period_title(period: str, start: str) -> str:

@@ -20,7 +20,7 @@ from html import escape
 
 from analytics_framework.exports import charts, register
 from analytics_framework.exports.base import Destination, ExportContext, Exporter
-from analytics_framework.exports.formatting import format_value, shown_columns
+from analytics_framework.exports.formatting import format_value, formatter, shown_columns
 from analytics_framework.reports import ReportResult
 from analytics_framework.reports.catalog import CATALOG
 
@@ -295,13 +295,11 @@ def _table(result: ReportResult, rows: list[dict], columns: list[str]) -> str:
         + "</th>"
         for c, m in meta.items()
     )
+    # one formatter and one opening tag per column, chosen once for all the rows
+    cells = [("<td class=num>" if c in numeric else "<td>", c, formatter(meta[c])) for c in columns]
     body = "".join(
         "<tr>"
-        + "".join(
-            f"<td{' class=num' if c in numeric else ''}>"
-            f"{escape(format_value(meta[c], row.get(c)))}</td>"
-            for c in columns
-        )
+        + "".join(f"{tag}{escape(show(row.get(c)))}</td>" for tag, c, show in cells)
         + "</tr>"
         for row in rows
     )

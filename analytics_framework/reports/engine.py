@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 
 from analytics_framework.dates import day_range_utc
@@ -152,7 +153,12 @@ class ReportResult:
         return [c for c in declared if c in self.columns]
 
     def to_json(self) -> str:
-        """Return the report as a JSON document carrying the metric-definition version."""
+        """Return the report as a JSON document carrying the metric-definition version.
+
+        Indented by two spaces, UTF-8 (non-ASCII text as is); values JSON cannot hold (a
+        date) as their ``str``. Written by orjson: the standard library's encoder is pure
+        Python once it indents (0.5 s over a year of daily reports).
+        """
         doc = {
             "report": self.report,
             "metric_version": self.metric_version,
@@ -162,7 +168,7 @@ class ReportResult:
             "rows": self.rows,
             **({"note": self.note} if self.note else {}),
         }
-        return json.dumps(doc, indent=2, default=str) + "\n"
+        return orjson.dumps(doc, default=str, option=orjson.OPT_INDENT_2).decode() + "\n"
 
     @property
     def key(self) -> str:
