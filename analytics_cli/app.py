@@ -25,6 +25,7 @@ from rich.console import Console
 from analytics_cli import render, report_view
 from analytics_cli.conversations_cmd import conversations_app
 from analytics_cli.digest_cmd import digest
+from analytics_cli.insights_cmd import objections
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -735,6 +736,7 @@ def state_reset(
 
 
 app.command()(guarded(digest))
+app.command()(guarded(objections))
 
 
 def main() -> None:

@@ -127,6 +127,7 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "satisfaction": pl.Int64(),
     "resolved": pl.Boolean(),
     "objection": pl.String(),
+    "objection_quote": pl.String(),
     "confidence": pl.Float64(),
     "provider": pl.String(),
     "model": pl.String(),
@@ -143,7 +144,8 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
 """``labels`` (DESIGN.md, plus ``status``/``error``/``message_count``/``config_hash``): one row
 per conversation, written by the enrich stage (:mod:`analytics_framework.enrich.stage`).
 ``confidence`` (0-1) is how sure the labeler is of topic and intent; null in rows written
-before prompt version v2."""
+before prompt version v2. ``objection_quote`` is the customer message that raised ``objection``
+(null without one; null in rows written before prompt version v3)."""
 
 
 RESOLVED_STATUSES = ("resolved", "closed", "solved", "done")

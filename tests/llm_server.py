@@ -37,6 +37,14 @@ def label_for(cid: str, transcript: str) -> dict[str, Any]:
         "satisfaction": 2 if "worst" in text else 4,
         "resolved": "thank" in text,
         "objection": "price" if "expensive" in text else None,
+        "objection_quote": next(
+            (
+                line.split(": ", 1)[-1]
+                for line in transcript.splitlines()
+                if line.lower().startswith("customer") and "expensive" in line.lower()
+            ),
+            None,
+        ),
         "confidence": 0.9 if sure else 0.6,
     }
 

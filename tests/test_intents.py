@@ -254,7 +254,7 @@ def test_llm_labelers_ask_for_confidence_and_keep_it(in_tmp):
         "type": "number",
         "description": "how sure the topic and intent are, 0 (a guess) to 1 (certain)",
     }
-    assert PROMPT_VERSION == "v2"  # the schema changed: cached v1 labels are not reused
+    assert PROMPT_VERSION == "v3"  # the schema changed since v1: older cached labels are not reused
     rows = [
         {
             "conversation_id": "r",

@@ -65,9 +65,12 @@ __all__ = [
     "require_key",
 ]
 
-PROMPT_VERSION = "v2"
+PROMPT_VERSION = "v3"
 """Bump when the prompt or the label schema changes: cached labels of an older version are
-not reused. v2: labels carry ``confidence`` (0-1)."""
+not reused. v2: labels carry ``confidence`` (0-1). v3: and ``objection_quote``."""
+
+QUOTE_MAX_CHARS = 500
+"""An ``objection_quote`` longer than this is cut (with an ellipsis): a quote, not a transcript."""
 
 SENTIMENT_NEUTRAL = 0.05
 """|sentiment| below this is ``neutral`` (VADER's recommended threshold on its compound score)."""
@@ -133,6 +136,10 @@ def label_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             "satisfaction": {"type": "integer", "description": "predicted CSAT, 1 to 5"},
             "resolved": {"type": "boolean"},
             "objection": {"type": ["string", "null"], "enum": objections},
+            "objection_quote": {
+                "type": ["string", "null"],
+                "description": "the customer's message that raised the objection, verbatim",
+            },
             "confidence": {
                 "type": "number",
                 "description": "how sure the topic and intent are, 0 (a guess) to 1 (certain)",
@@ -146,6 +153,7 @@ def label_schema(taxonomy: Taxonomy) -> dict[str, Any]:
             "satisfaction",
             "resolved",
             "objection",
+            "objection_quote",
             "confidence",
         ],
         "additionalProperties": False,
@@ -179,6 +187,8 @@ def system_prompt(taxonomy: Taxonomy) -> str:
         "- resolved: true if the customer's issue was solved or the question answered;\n"
         "- objection: for sales conversations, the objection the customer raised (one of the "
         "objections below), else null;\n"
+        "- objection_quote: the customer's message that raised that objection, copied verbatim "
+        "from the transcript (null when there is no objection);\n"
         "- confidence: how sure you are of the topic and intent, a number from 0 (a guess) to 1 "
         "(certain).\n"
         "Reply with JSON only, matching the schema.\n\n"
@@ -458,7 +468,9 @@ class Labeler(ABC):
     def _validate(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """Check one item against the taxonomy; returns (label, "") or (None, why).
 
-        ``confidence`` must be a number in 0..1 (how sure the labeler is of topic and intent).
+        ``confidence`` must be a number in 0..1 (how sure the labeler is of topic and intent);
+        ``objection_quote`` a string or null (dropped when there is no objection, cut at
+        :data:`QUOTE_MAX_CHARS`).
         """
         t = self.taxonomy
         topic, intent, objection = item.get("topic"), item.get("intent"), item.get("objection")
@@ -487,6 +499,14 @@ class Labeler(ABC):
             return None, f"satisfaction {satisfaction} is outside 1..5"
         if not isinstance(resolved, bool):
             return None, "resolved is not true/false"
+        quote = item.get("objection_quote")
+        if quote is not None and not isinstance(quote, str):
+            return None, "objection_quote is not a string"
+        quote = (quote or "").strip() or None
+        if objection is None:
+            quote = None  # a quote of no objection: nothing was raised
+        elif quote is not None and len(quote) > QUOTE_MAX_CHARS:
+            quote = quote[: QUOTE_MAX_CHARS - 1] + "…"
         confidence = item.get("confidence")
         if isinstance(confidence, bool) or not isinstance(confidence, int | float):
             return None, "confidence is not a number"
@@ -499,6 +519,7 @@ class Labeler(ABC):
             "satisfaction": satisfaction,
             "resolved": resolved,
             "objection": objection,
+            "objection_quote": quote,
             "confidence": float(confidence),
         }, ""
 

@@ -12,7 +12,8 @@ Rules (prompt_version is the package's; model ``rules-v1``):
   keyword exactly counts when it is within rapidfuzz ratio 88 of a one-word keyword (typos:
   "refnd"). The best score wins, ties going to the earlier category; no match gives ``other``.
 - **objection**: the best-scoring objection class among keyword hits in the customer's messages
-  (``other`` is never guessed), else null.
+  (``other`` is never guessed), else null. **objection_quote**: the customer message that
+  scores highest for that class (the first of equals), verbatim, cut at 500 characters.
 - **intent**: as topics, over the customer's first two messages only (what they came for; the
   thanks at the end would otherwise make everything ``praise``).
 - **resolved**: true when one of the last two messages holds a resolution or friendly-closing
@@ -41,7 +42,7 @@ from typing import Any, ClassVar
 from rapidfuzz import fuzz, process
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from analytics_framework.enrich.base import Labeler, Reply
+from analytics_framework.enrich.base import QUOTE_MAX_CHARS, Labeler, Reply
 from analytics_framework.enrich.taxonomy import Category, Taxonomy
 from analytics_framework.enrich.transcript import LabelRequest
 
@@ -150,6 +151,15 @@ class LocalLabeler(Labeler):
         intent = self.intents.best(intent_scores, self.intent_fallback)
         confidence = (_Matcher.confidence(topic_scores) + _Matcher.confidence(intent_scores)) / 2
         objection = self.objections.best(self.objections.scores(customer_text), None)
+        quote = None
+        if objection is not None:
+            k = [c.name for c in self.objections.categories].index(objection)
+            scored = [(self.objections.scores(t.lower())[k], -i) for i, t in enumerate(customer)]
+            best = max(scored)
+            if best[0] > 0:
+                quote = customer[-best[1]]
+                if len(quote) > QUOTE_MAX_CHARS:
+                    quote = quote[: QUOTE_MAX_CHARS - 1] + "…"
         roles = Counter(req.roles)
         answered = roles["agent"] + roles["bot"] > 0
         last_customer = compounds[-1] if compounds else 0.0
@@ -172,5 +182,6 @@ class LocalLabeler(Labeler):
             "satisfaction": satisfaction,
             "resolved": bool(resolved),
             "objection": objection,
+            "objection_quote": quote,
             "confidence": round(confidence, 4),
         }

@@ -94,10 +94,11 @@ def _catalog() -> tuple[Report, ...]:
         funnel,
         intents,
         leaderboard,
+        objections,
         retention,
     )
 
-    more = (agents, activity, retention, funnel, leaderboard, intents, engagement)
+    more = (agents, activity, retention, funnel, leaderboard, intents, engagement, objections)
     return (OVERVIEW, TOPICS, *(m.REPORT for m in more if m.REPORT is not None))
 
 

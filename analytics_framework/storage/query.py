@@ -177,6 +177,9 @@ def connect(
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
             f"hive_partitioning = true, union_by_name = {by_name}, hive_types = {HIVE_TYPES})"
         )
+    if "labels" in present:  # in memory, only the columns the SQL names were read
+        named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", keep_for or ""))
+        _fill_missing(con, "labels", LABEL_SCHEMA, named if "labels" in kept else None)
     partition_cols = {"year": pl.Int32, "month": pl.Int32, "day": pl.Int32}
     if "conversations" not in present:
         empty = pl.DataFrame(schema={**CONVERSATION_SCHEMA, **partition_cols})
@@ -278,6 +281,46 @@ def _in_memory(
         con.register(table, frame.to_arrow())
         kept.append(table)
     return kept
+
+
+FILLED_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Float64: "DOUBLE",
+    pl.Int64: "BIGINT",
+    pl.Boolean: "BOOLEAN",
+    pl.Datetime: "TIMESTAMPTZ",
+}
+"""DuckDB's type for each polars type a table's optional column may have."""
+
+
+def _fill_missing(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: dict[str, Any],
+    wanted: set[str] | None = None,
+) -> None:
+    """Give ``table`` every column of ``schema`` it lacks (of those in ``wanted``), as NULLs.
+
+    Labels written before a column existed (``confidence`` before prompt version v2,
+    ``objection_quote`` before v3) stay valid labels: the reports read the missing values as
+    NULL (no confidence, no quote) instead of failing to bind. The table, a view or a
+    registered frame, is renamed ``<table>_stored`` and ``<table>`` becomes a view over it.
+    """
+    have = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    missing = [c for c in schema if c not in have and (wanted is None or c in wanted)]
+    if not missing:
+        return
+    nulls = ", ".join(f"CAST(NULL AS {FILLED_TYPES[type(schema[c])]}) AS {c}" for c in missing)
+    kind = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [table]
+    ).fetchone()
+    if kind and kind[0]:
+        con.execute(f"ALTER VIEW {table} RENAME TO {table}_stored")
+    else:  # a registered frame
+        frame = con.execute(f"SELECT * FROM {table}").arrow()
+        con.unregister(table)
+        con.register(f"{table}_stored", frame)
+    con.execute(f"CREATE VIEW {table} AS SELECT *, {nulls} FROM {table}_stored")
 
 
 def _one_schema(con: duckdb.DuckDBPyConnection, glob: str) -> bool:
