@@ -25,7 +25,7 @@ from rich.console import Console
 from analytics_cli import render, report_view
 from analytics_cli.conversations_cmd import conversations_app
 from analytics_cli.digest_cmd import digest
-from analytics_cli.insights_cmd import objections
+from analytics_cli.insights_cmd import objections, scripts
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -737,6 +737,7 @@ def state_reset(
 
 app.command()(guarded(digest))
 app.command()(guarded(objections))
+app.command()(guarded(scripts))
 
 
 def main() -> None:

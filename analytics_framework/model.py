@@ -105,6 +105,29 @@ reply that gave the conversation its first response time. ``org_id``,
 ``started_at``, ``assigned_agent_id``), so that reports put a reply in its period and filter it
 without joining the conversations. Partitioned like its conversation."""
 
+SCRIPT_SCHEMA: dict[str, pl.DataType] = {
+    "message_id": pl.String(),
+    "conversation_id": pl.String(),
+    "org_id": pl.String(),
+    "sender_id": pl.String(),
+    "sent_at": TS,
+    "position": pl.String(),
+    "script_id": pl.String(),
+    "script_name": pl.String(),
+    "script_text": pl.String(),
+    "reply_s": pl.Float64(),
+    "stage_after": pl.Boolean(),
+    "build_id": pl.String(),
+    "similarity": pl.Float64(),
+    "scorer": pl.String(),
+    "built_at": TS,
+}
+"""``scripts`` (DESIGN.md "scripts"): one row per setter (role ``agent``) message of the last
+build (:mod:`analytics_framework.insights.scripts`), partitioned like its conversation: its
+script (id, name, representative normalised text), its ``position`` (``opener``, ``follow-up``,
+``later``), ``reply_s`` (seconds to the lead's next message; NULL: none), ``stage_after``
+(the lead's stage changed after it; NULL without stage data), and the build's parameters."""
+
 STAGE_CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),
     "source": pl.String(),

@@ -96,9 +96,20 @@ def _catalog() -> tuple[Report, ...]:
         leaderboard,
         objections,
         retention,
+        scripts,
     )
 
-    more = (agents, activity, retention, funnel, leaderboard, intents, engagement, objections)
+    more = (
+        agents,
+        activity,
+        retention,
+        funnel,
+        leaderboard,
+        intents,
+        engagement,
+        objections,
+        scripts,
+    )
     return (OVERVIEW, TOPICS, *(m.REPORT for m in more if m.REPORT is not None))
 
 

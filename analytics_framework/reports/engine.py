@@ -348,6 +348,7 @@ def _rollup_ready(con: duckdb.DuckDBPyConnection, report: Report) -> bool:
 
 
 REQUIRES_FIX = {
+    "scripts": "cluster the setters' messages first: analytics scripts",
     "labels": "label the lake first: analytics enrich (or collect without --no-enrich)",
     "stage_changes": "stages come from Mochi: analytics collect --source mochi",
 }

@@ -39,7 +39,7 @@ from analytics_framework.storage.lake import Lake
 log = logging.getLogger(__name__)
 
 HIVE_TYPES = "{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}"
-TABLES = ("conversations", "messages", "labels", "stage_changes", "replies")
+TABLES = ("conversations", "messages", "labels", "stage_changes", "replies", "scripts")
 
 
 def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
