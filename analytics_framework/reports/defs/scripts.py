@@ -27,7 +27,7 @@ REPORT: Report | None = Report(
         Option("sort", "uses", "what scripts are ranked by", choices=SORTS),
         Option("limit", 20, "scripts shown (the top N)"),
     ),
-    example="analytics scripts --sort reply_rate_pct --limit 10",
+    example="analytics report scripts --sort reply_rate_pct --limit 10",
     columns=(
         Column("period", "from", "date", description="first day of the range"),
         Column("rank", "rank", "count", description="by --sort"),
