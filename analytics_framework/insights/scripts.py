@@ -4,23 +4,24 @@ Setters (role ``agent``) open and follow up DMs from templates, edited by hand: 
 a link, a price, a typo. A **script** is a group of such messages that say the same thing.
 
 **Normalisation** (:func:`normalise`): lower case; URLs → ``<url>``; e-mail addresses →
-``<email>``; numbers (``$49``, ``3.5``, ``10,000``) → ``<num>``; the lead's names → ``<name>``
-(the words of the customer's ``sender_id`` and of the name fields of their messages'
-``attributes`` — ``name``, ``first_name``, ``full_name``, ``sender_name``, ``username``,
-``lead_name`` — and a capitalised word right after a greeting: ``Hey Maria``); runs of whitespace →
-one space; punctuation other than ``<>`` dropped (the name words are matched after that, word by
-word).
+``<email>``; @handles → ``<user>``; numbers (``$49``, ``3.5``, ``10,000``) → ``<num>``; the
+lead's names → ``<name>`` (the words of the customer's ``sender_id`` and of the name fields
+of their messages' ``attributes`` — ``name``, ``first_name``, ``full_name``, ``sender_name``,
+``username``, ``lead_name`` — and a capitalised word right after a greeting: ``Hey Maria``);
+punctuation other than ``<>`` dropped; runs of whitespace → one space (the name words are
+matched after that, word by word).
 
 **Clustering** (:func:`cluster`): the distinct normalised texts, most frequent first (so a script's
 clean template comes before its typos), are assigned to *leaders*: a text joins the most similar
 leader when ``scorer`` (rapidfuzz's ``fuzz.token_set_ratio`` by default: word order and repeated
 words do not matter, and a message that only adds words to a template still matches it) scores at
 least ``similarity`` (default :data:`DEFAULT_SIMILARITY`), and otherwise becomes a leader itself.
-Blocking keeps it fast: texts are compared only with leaders whose word count is within about a
-factor of 1.5 (a bucket of the log of the word count, and the buckets beside it), with
-:func:`rapidfuzz.process.cdist` over chunks of :data:`CHUNK` texts against a bucket's leaders at
-once (all cores); a chunk's unmatched texts are then settled one by one against the leaders made
-meanwhile. 100k messages cluster in seconds (BENCHMARKS.md).
+Blocking keeps it fast: a text is compared only with the leaders that hold two of its five
+rarest words (among those some leader holds) and whose word count is within about a factor of
+1.5, with :func:`rapidfuzz.process.cdist` over chunks of :data:`CHUNK` texts against the
+leaders under their rarest word (all cores); a chunk's unmatched texts are then settled one by
+one. 100k templated messages cluster in under a second; 100k messages of free text, nearly each
+its own script, in about a minute (BENCHMARKS.md).
 
 **Per message** (:func:`build`): its *position* — ``opener`` (the conversation's first human
 message), ``follow-up`` (the previous customer-or-human message was a human's too: the lead had
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 
@@ -76,7 +78,15 @@ are a subset of another's 100; the length blocking (word counts within about 1.5
 one-line "thanks" from joining a long script."""
 
 CHUNK = 2048
-"""Texts compared with a bucket's leaders in one :func:`rapidfuzz.process.cdist` call."""
+"""Texts scored against leaders in one round of :func:`rapidfuzz.process.cdist` calls."""
+
+KEYS = 5
+"""How many of a text's rarest words block it: it meets the leaders holding two of them."""
+
+BATCH_LEADERS = 64
+"""A rarest word held by more leaders than this (free text, where nearly every message is its
+own script) is not scored in one :func:`rapidfuzz.process.cdist` call: its texts go one by one
+against the few leaders sharing two of their keys, which costs far less there."""
 
 NAME_FIELDS = ("name", "first_name", "full_name", "sender_name", "username", "lead_name")
 """Keys of a customer message's ``attributes`` that hold the lead's name."""
@@ -86,6 +96,7 @@ GREETING = re.compile(
 )
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+MENTION = re.compile(r"(?<![\w@])@\w+")
 NUMBER = re.compile(r"[$€£]?\d[\d,.]*(?:[kKmM%])?")
 NON_WORD = re.compile(r"[^\w<>\s]+|_")
 STOPWORDS = frozenset(
@@ -123,7 +134,7 @@ def normalise(text: str, names: set[str] | frozenset[str] = frozenset()) -> str:
     if "://" in text or "www." in text or "WWW." in text:  # skip the scans that cannot match
         text = URL.sub(" <url> ", text)
     if "@" in text:
-        text = EMAIL.sub(" <email> ", text)
+        text = MENTION.sub(" <user> ", EMAIL.sub(" <email> ", text))
     text = NON_WORD.sub(" ", NUMBER.sub(" <num> ", text).lower())
     if not names:
         return " ".join(text.split())
@@ -143,6 +154,17 @@ def cluster(
     scorer: str = "token_set_ratio",
 ) -> list[int]:
     """Group distinct normalised texts into scripts; return each text's leader index.
+
+    A text is compared only with the leaders that hold two of its :data:`KEYS` rarest words
+    (one, if it has a single one) among those some leader holds (so a typo, a word no leader
+    has, is no key) and whose word count is close (:func:`_bucket`): two messages of one
+    script share most words, so this blocking loses next to nothing that could score
+    ``similarity``, and free text (support replies, nearly every message its own script) costs
+    a few hundred candidates per text instead of every leader. Texts are taken in chunks:
+    first each chunk's texts are scored against the leaders under their rarest word at once
+    (:func:`rapidfuzz.process.cdist`, all cores; skipped for a word more than
+    :data:`BATCH_LEADERS` leaders hold), then the rest one by one against all their candidates,
+    new leaders included.
 
     Args:
         texts: distinct normalised texts.
@@ -168,26 +190,32 @@ def cluster(
     score = SCORERS[scorer]
     weights = counts or [1] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: (-weights[i], texts[i]))
+    words = [{w for w in t.split() if not w.startswith("<")} for t in texts]
+    buckets = [_bucket(t) for t in texts]
     leader_of = [-1] * len(texts)
-    leaders: dict[int, list[int]] = defaultdict(list)  # bucket -> leader indexes
+    index: dict[str, list[int]] = defaultdict(list)  # word -> leaders holding it
 
-    def nearest(i: int, candidates: list[int]) -> int:
-        if not candidates:
-            return -1
-        hit = process.extractOne(
-            texts[i], [texts[j] for j in candidates], scorer=score, score_cutoff=similarity
-        )
-        return candidates[hit[2]] if hit is not None else -1
+    def keys(i: int) -> list[str]:
+        # the rarest of its words that some leader holds (a typo's word is held by none)
+        held = sorted((w for w in words[i] if w in index), key=lambda w: (len(index[w]), w))
+        return held[:KEYS] or [""]
+
+    def candidates(i: int) -> list[int]:
+        # leaders holding two of its keys (one when it has a single key), close in length
+        under = keys(i)
+        hits = Counter(j for k in under for j in index.get(k, ()))
+        need = min(2, len(under))
+        return [j for j, n in hits.items() if n >= need and abs(buckets[j] - buckets[i]) <= 1]
 
     for at in range(0, len(order), CHUNK):
         chunk = order[at : at + CHUNK]
-        by_bucket: dict[int, list[int]] = defaultdict(list)
+        by_key: dict[str, list[int]] = defaultdict(list)
         for i in chunk:
-            by_bucket[_bucket(texts[i])].append(i)
-        for b, members in by_bucket.items():
-            near = [j for bb in (b - 1, b, b + 1) for j in leaders.get(bb, [])]
-            if not near:
-                continue
+            by_key[keys(i)[0]].append(i)
+        for key, members in by_key.items():
+            near = index.get(key)
+            if not near or len(near) > BATCH_LEADERS:
+                continue  # a common word: the texts go one by one, on their own keys
             matrix = process.cdist(
                 [texts[i] for i in members],
                 [texts[j] for j in near],
@@ -195,19 +223,30 @@ def cluster(
                 score_cutoff=similarity,
                 workers=-1,
             )
+            rows = np.array([buckets[i] for i in members])[:, None]
+            cols = np.array([buckets[j] for j in near])[None, :]
+            matrix[np.abs(rows - cols) > 1] = 0  # blocked: lengths too far apart
             best = matrix.argmax(axis=1)
             for row, i in enumerate(members):
                 if matrix[row, best[row]] >= similarity:
                     leader_of[i] = near[best[row]]
-        for i in chunk:  # the rest, against the leaders made since (in order)
+        for i in chunk:  # the rest, against every candidate, leaders made since included
             if leader_of[i] >= 0:
                 continue
-            b = _bucket(texts[i])
-            j = nearest(i, [j for bb in (b - 1, b, b + 1) for j in leaders.get(bb, [])])
-            if j < 0:
-                leaders[b].append(i)
-                j = i
-            leader_of[i] = j
+            near = candidates(i)
+            hit = (
+                process.extractOne(
+                    texts[i], [texts[j] for j in near], scorer=score, score_cutoff=similarity
+                )
+                if near
+                else None
+            )
+            if hit is None:
+                leader_of[i] = i
+                for w in words[i] or {""}:
+                    index[w].append(i)
+            else:
+                leader_of[i] = near[hit[2]]
     return leader_of
 
 
