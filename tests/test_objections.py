@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from analytics_cli.app import app
 from analytics_framework.storage.lake import Lake, Partition
+from analytics_framework.storage.query import connect
 from tests.llm_server import FakeLLM
 
 runner = CliRunner()
@@ -160,6 +161,13 @@ def test_labels_written_before_quotes_existed_still_report(lake, tmp_path):
         frame.drop([c for c in ("objection_quote",) if c in frame.columns]).write_parquet(out)
     got = {r["objection"]: r for r in rows(old)}
     assert got["price"]["conversations"] == 2 and got["price"]["quote"] is None
+    # read into memory, as exports read a small lake: the filled view reads the same, twice
+    con = connect(Lake(str(old)), keep_for="SELECT objection, objection_quote FROM labels")
+    for _ in range(2):
+        assert con.execute(
+            "SELECT count(objection), count(objection_quote) FROM labels"
+        ).fetchone() == (4, 0)
+    con.close()
 
 
 def test_without_labels_it_says_to_run_enrich(tmp_path):

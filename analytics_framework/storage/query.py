@@ -303,23 +303,17 @@ def _fill_missing(
 
     Labels written before a column existed (``confidence`` before prompt version v2,
     ``objection_quote`` before v3) stay valid labels: the reports read the missing values as
-    NULL (no confidence, no quote) instead of failing to bind. The table, a view or a
-    registered frame, is renamed ``<table>_stored`` and ``<table>`` becomes a view over it.
+    NULL (no confidence, no quote) instead of failing to bind. The table's view (over its
+    files, or over the frame :func:`_in_memory` registered) is renamed ``<table>_stored`` and
+    ``<table>`` becomes a view over it.
     """
     have = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
     missing = [c for c in schema if c not in have and (wanted is None or c in wanted)]
     if not missing:
         return
     nulls = ", ".join(f"CAST(NULL AS {FILLED_TYPES[type(schema[c])]}) AS {c}" for c in missing)
-    kind = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [table]
-    ).fetchone()
-    if kind and kind[0]:
-        con.execute(f"ALTER VIEW {table} RENAME TO {table}_stored")
-    else:  # a registered frame
-        frame = con.execute(f"SELECT * FROM {table}").arrow()
-        con.unregister(table)
-        con.register(f"{table}_stored", frame)
+    # a view over files, or a frame registered in memory (which DuckDB keeps as a view too)
+    con.execute(f"ALTER VIEW {table} RENAME TO {table}_stored")
     con.execute(f"CREATE VIEW {table} AS SELECT *, {nulls} FROM {table}_stored")
 
 
