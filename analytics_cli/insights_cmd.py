@@ -113,9 +113,15 @@ def scripts(
       analytics scripts --start-date 2024-01-01 --sort reply_rate_pct --limit 10
     """
     from analytics_cli.app import _days, _report, err
+    from analytics_framework.errors import ConfigurationError
     from analytics_framework.insights.scripts import DEFAULT_SIMILARITY, build, store
+    from analytics_framework.reports.defs.scripts import SORTS
     from analytics_framework.storage.s3 import open_lake
 
+    if sort not in SORTS:  # checked before the build replaces the stored one
+        raise ConfigurationError(f"unknown --sort {sort!r}", f"use one of: {', '.join(SORTS)}")
+    if limit < 1:
+        raise ConfigurationError(f"--limit {limit} shows nothing", "give 1 or more, e.g. 20")
     settings = load_settings(lake_uri=lake, timezone=timezone)
     days = _days(start_date, end_date)
     target = open_lake(settings.lake_uri, settings.s3_endpoint_url)

@@ -164,7 +164,32 @@ def test_the_build_is_stored_with_its_parameters_and_replaced_by_the_next(lake):
     assert again["build_id"].n_unique() == 1 and again["build_id"][0] != table["build_id"][0]
 
 
+def test_a_table_holding_two_builds_is_refused(lake, tmp_path):
+    mixed = tmp_path / "mixed"
+    for f in lake.rglob("*.parquet"):
+        out = mixed / f.relative_to(lake)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame = pl.read_parquet(f)
+        if "build_id" in frame.columns:  # d2's rows left by an older, interrupted build
+            older = pl.col("conversation_id") == "files:d2"
+            frame = frame.with_columns(
+                build_id=pl.when(older).then(pl.lit("older")).otherwise(pl.col("build_id"))
+            )
+        frame.write_parquet(out)
+    result = runner.invoke(app, ["report", "scripts", "--lake", str(mixed)])
+    assert result.exit_code != 0 and "run analytics scripts again" in result.output
+
+
+def test_placeholders_only_do_not_absorb_messages_with_words():
+    texts = ["<url>", "thanks <url>"]
+    assert cluster(texts) == [0, 1]
+
+
 def test_bad_input_says_what_to_do(lake, tmp_path):
+    before = Lake(str(lake)).read_table("scripts")["build_id"][0]
+    result = runner.invoke(app, ["scripts", "--lake", str(lake), "--sort", "nope"])
+    assert result.exit_code != 0 and "reply_rate_pct" in result.output
+    assert Lake(str(lake)).read_table("scripts")["build_id"][0] == before  # not rebuilt
     result = runner.invoke(app, ["scripts", "--lake", str(lake), "--scorer", "nope"])
     assert result.exit_code != 0 and "token_sort_ratio" in result.output
     result = runner.invoke(app, ["scripts", "--lake", str(lake), "--start-date", "2030-01-01"])

@@ -97,7 +97,12 @@ GREETING = re.compile(
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 MENTION = re.compile(r"(?<![\w@])@\w+")
-NUMBER = re.compile(r"[$€£]?\d[\d,.]*(?:[kKmM%])?")
+NUMBER = re.compile(r"(?<![A-Za-z])[$€£]?\d[\d,.]*(?:[kKmM%](?![A-Za-z]))?")
+NOT_NAMES = frozenset(
+    "I I'm I've I'll I'd So Again All Everyone Guys Team There Just We You Our The This It "
+    "Thanks Thank Sir Madam Friend Folks".split()
+)
+"""Capitalised words after a greeting that are not a name ("Hi I'm Sam", "Thanks So much")."""
 NON_WORD = re.compile(r"[^\w<>\s]+|_")
 STOPWORDS = frozenset(
     "a an and are as at be but by can do for from have i if in is it its just me my of on or "
@@ -130,7 +135,14 @@ def normalise(text: str, names: set[str] | frozenset[str] = frozenset()) -> str:
         text: a setter's message.
         names: the lead's name words (any case): words equal to one become ``<name>``.
     """
-    text = GREETING.sub(lambda m: m.group(0)[: m.start(1) - m.start(0)] + "<name>", text)
+    text = GREETING.sub(
+        lambda m: (
+            m.group(0)
+            if m.group(1) in NOT_NAMES
+            else m.group(0)[: m.start(1) - m.start(0)] + "<name>"
+        ),
+        text,
+    )
     if "://" in text or "www." in text or "WWW." in text:  # skip the scans that cannot match
         text = URL.sub(" <url> ", text)
     if "@" in text:
@@ -197,8 +209,10 @@ def cluster(
 
     def keys(i: int) -> list[str]:
         # the rarest of its words that some leader holds (a typo's word is held by none)
+        # (a text of placeholders only meets the leaders of placeholders only; a text with
+        # words no leader holds meets none)
         held = sorted((w for w in words[i] if w in index), key=lambda w: (len(index[w]), w))
-        return held[:KEYS] or [""]
+        return held[:KEYS] if words[i] else [""]
 
     def candidates(i: int) -> list[int]:
         # leaders holding two of its keys (one when it has a single key), close in length
@@ -211,7 +225,9 @@ def cluster(
         chunk = order[at : at + CHUNK]
         by_key: dict[str, list[int]] = defaultdict(list)
         for i in chunk:
-            by_key[keys(i)[0]].append(i)
+            first = keys(i)
+            if first:
+                by_key[first[0]].append(i)
         for key, members in by_key.items():
             near = index.get(key)
             if not near or len(near) > BATCH_LEADERS:
@@ -349,11 +365,24 @@ def read_messages(
         con.close()
 
 
-def _stage_times(lake: Lake) -> dict[str, list[datetime]]:
-    """Conversation id → the times its stage changed (empty without stage data)."""
-    if not lake.exists("stage_changes"):
+def _stage_times(lake: Lake, messages: pl.DataFrame) -> dict[str, list[datetime]]:
+    """Conversation id → the times its stage changed (empty without stage data).
+
+    Only the partitions of ``messages``' conversations are read (stage changes are partitioned
+    like their conversation).
+    """
+    if not lake.exists("stage_changes") or messages.height == 0:
         return {}
-    changes = lake.read_table("stage_changes").select("conversation_id", "changed_at")
+    days = messages.select("year", "month", "day").unique()
+    con = connect(lake)
+    try:
+        con.register("build_days", days.to_arrow())
+        changes = con.execute(
+            "SELECT conversation_id, changed_at FROM stage_changes "
+            "JOIN build_days USING (year, month, day)"
+        ).pl()
+    finally:
+        con.close()
     out: dict[str, list[datetime]] = defaultdict(list)
     for cid, at in changes.iter_rows():
         if at is not None:
@@ -410,7 +439,7 @@ def build(
     seconds = time.perf_counter() - t0
 
     positions, replies = _positions(messages)
-    stages = _stage_times(lake)
+    stages = _stage_times(lake, messages)
     sid = [ids[script_of[t]] if t else None for t in norm]
     rows = setters.with_columns(
         script_id=pl.Series(sid, dtype=pl.String),
