@@ -114,7 +114,8 @@ def scripts(
     """
     from analytics_cli.app import _days, _report, err
     from analytics_framework.errors import ConfigurationError
-    from analytics_framework.insights.scripts import DEFAULT_SIMILARITY, build, store
+    from analytics_framework.insights.clustering import DEFAULT_SIMILARITY
+    from analytics_framework.insights.scripts import build, store
     from analytics_framework.reports.defs.scripts import SORTS
     from analytics_framework.storage.s3 import open_lake
 

@@ -8,7 +8,7 @@ up to two typos; ``free`` rows are the worst case, free text where nearly every 
 own script (each its own true class, so their ARI says little).
 
 Each size is timed for normalising and clustering (the distinct normalised
-texts through :func:`analytics_framework.insights.scripts.cluster`), with the adjusted Rand
+texts through :func:`analytics_framework.insights.clustering.cluster`), with the adjusted Rand
 index against the true templates; ``--lake`` also times a whole build over that lake
 (reading the messages, positions, reply times, names), without storing it.
 """
@@ -22,7 +22,8 @@ from collections import Counter
 
 from sklearn.metrics import adjusted_rand_score
 
-from analytics_framework.insights.scripts import DEFAULT_SIMILARITY, build, cluster, normalise
+from analytics_framework.insights.clustering import DEFAULT_SIMILARITY, cluster, normalise
+from analytics_framework.insights.scripts import build
 from analytics_framework.storage.lake import Lake
 from tests.script_fixtures import NAMES, templated
 

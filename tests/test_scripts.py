@@ -30,7 +30,7 @@ from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
-from analytics_framework.insights.scripts import cluster, normalise
+from analytics_framework.insights.clustering import cluster, normalise
 from analytics_framework.model import STAGE_CHANGE_SCHEMA
 from analytics_framework.storage.lake import Lake, Partition
 from tests.script_fixtures import NAMES, TEMPLATES, templated
