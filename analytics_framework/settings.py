@@ -175,6 +175,13 @@ class Settings(BaseSettings):
     )
     gemini_model: str = Field("gemini-2.5-flash", description="Gemini model for labels.")
     openai_model: str = Field("gpt-4o-mini", description="OpenAI model for labels.")
+    gemini_embed_model: str = Field(
+        "gemini-embedding-001", description="Gemini embeddings model for personas. (--embed-model)"
+    )
+    openai_embed_model: str = Field(
+        "text-embedding-3-small",
+        description="OpenAI embeddings model for personas. (--embed-model)",
+    )
     llm_batch_size: int = Field(10, ge=1, le=100, description="Conversations per LLM request.")
     llm_workers: int = Field(4, ge=1, le=64, description="Threads sending requests. (--workers)")
     llm_timeout_s: float = Field(60.0, gt=0, description="Seconds before a request times out.")
@@ -196,6 +203,8 @@ class Settings(BaseSettings):
             "gemini-2.5-flash-lite": (0.10, 0.40),
             "gpt-4o-mini": (0.15, 0.60),
             "gpt-4.1-mini": (0.40, 1.60),
+            "gemini-embedding-001": (0.15, 0.0),
+            "text-embedding-3-small": (0.02, 0.0),
         },
         description="USD per million (input, output) tokens by model, for the cost estimate "
         '(JSON: {"model": [in, out]}).',

@@ -4,6 +4,10 @@ The official SDKs are pointed at it by base URL, so tests and the enrichment ben
 the real client code over real HTTP on 127.0.0.1. It labels deterministically from the
 conversation text and can be scripted to misbehave, one behaviour per request, in order:
 
+It also answers the other JSON tasks (cluster names, translations: by the request's first
+line) and the embeddings endpoints (Gemini ``batchEmbedContents``, OpenAI ``/v1/embeddings``;
+an unknown model is a 404), deterministically.
+
 ``ok``, ``missing`` (drop the last id), ``429`` / ``429:SECONDS`` (Retry-After or Gemini
 RetryInfo), ``500``, ``slow:SECONDS`` (sleep, then ok), ``malformed`` (not JSON), ``truncated``
 (finish_reason length / MAX_TOKENS), ``401``, ``400``.
@@ -11,8 +15,11 @@ RetryInfo), ``500``, ``slow:SECONDS`` (sleep, then ok), ``malformed`` (not JSON)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +53,43 @@ def label_for(cid: str, transcript: str) -> dict[str, Any]:
             None,
         ),
         "confidence": 0.9 if sure else 0.6,
+    }
+
+
+EMBED_MODELS = {"gemini-embedding-001", "text-embedding-3-small"}
+"""The embeddings models the server knows; any other is answered 404 NOT_FOUND."""
+
+
+def embedding_for(text: str, dims: int) -> list[float]:
+    """Return a deterministic vector: the text's words hashed into ``dims`` buckets.
+
+    Texts sharing words get close vectors, so clusters of customers stay apart as they would
+    with a real model.
+    """
+    vec = [0.0] * dims
+    for word in re.findall(r"[a-z]{3,}", text.lower()):
+        h = int(hashlib.md5(word.encode()).hexdigest(), 16)
+        vec[h % dims] += 1.0 if (h >> 64) % 2 else -1.0
+    return vec
+
+
+def name_for(cluster: dict[str, Any]) -> dict[str, Any]:
+    """Return a name from the cluster's first example: ``Name: <its first three words>``."""
+    words = re.findall(r"[A-Za-z<>]+", (cluster.get("examples") or [""])[0])[:3]
+    return {
+        "id": cluster["id"],
+        "name": "Name: " + " ".join(words),
+        "description": f"{len(cluster.get('examples') or [])} examples seen",
+    }
+
+
+def translation_for(conversation: dict[str, Any]) -> dict[str, Any]:
+    """Return each message as ``[en] <text>`` (``[en]`` shows the reply went through here)."""
+    return {
+        "id": conversation["id"],
+        "messages": [
+            {"id": m["id"], "text_en": f"[en] {m['text']}"} for m in conversation["messages"]
+        ],
     }
 
 
@@ -98,6 +142,9 @@ class FakeLLM:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                if ":batchEmbedContents" in self.path or self.path.startswith("/v1/embeddings"):
+                    self._embed(body)
+                    return
                 gemini = ":generateContent" in self.path
                 if gemini:
                     prompt = body["contents"][0]["parts"][0]["text"]
@@ -124,16 +171,82 @@ class FakeLLM:
                 if kind in ("429", "500", "401", "400"):
                     self._error(int(kind), gemini, float(arg) if arg else None)
                     return
-                labels = [label_for(c["id"], c["transcript"]) for c in convs]
+                intro = prompt[: start - 1]
+                if intro.startswith("Name these clusters"):
+                    key, items = "names", [name_for(c) for c in convs]
+                elif intro.startswith("Translate these conversations"):
+                    key, items = "translations", [translation_for(c) for c in convs]
+                else:
+                    key = "labels"
+                    items = [label_for(c["id"], c["transcript"]) for c in convs]
                 if kind == "missing":
-                    labels = labels[:-1]
-                text = json.dumps({"labels": labels})
+                    items = items[:-1]
+                text = json.dumps({key: items})
                 if kind == "malformed":
                     text = text[: len(text) // 2] + " oops"
                 truncated = kind == "truncated"
                 if truncated:
                     text = text[: len(text) // 2]
                 self._reply(text, truncated, gemini, len(prompt) // 4, len(text) // 4, body)
+
+            def _embed(self, body: dict) -> None:
+                gemini = "requests" in body
+                if gemini:
+                    model = self.path.split("/models/")[1].split(":")[0]
+                    texts = [r["content"]["parts"][0]["text"] for r in body["requests"]]
+                    dims = body["requests"][0].get("outputDimensionality") or 64
+                else:
+                    model, texts = body["model"], body["input"]
+                    texts = [texts] if isinstance(texts, str) else texts
+                    dims = body.get("dimensions") or 64
+                behaviour = server.next_behaviour()
+                with server._lock:
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "texts": len(texts),
+                            "behaviour": behaviour,
+                            "model": model,
+                            "at": time.monotonic(),
+                            "feedback": False,
+                        }
+                    )
+                kind, _, arg = behaviour.partition(":")
+                if kind in ("429", "500", "401", "400"):
+                    self._error(int(kind), gemini, float(arg) if arg else None)
+                    return
+                if model not in EMBED_MODELS:
+                    self._send(
+                        404,
+                        {
+                            "error": {
+                                "code": 404,
+                                "message": f"models/{model} is not found",
+                                "status": "NOT_FOUND",
+                            }
+                        },
+                    )
+                    return
+                vectors = [embedding_for(t, int(dims)) for t in texts]
+                if gemini:
+                    self._send(200, {"embeddings": [{"values": v} for v in vectors]})
+                    return
+                data = []
+                for i, v in enumerate(vectors):
+                    vec: Any = v
+                    if body.get("encoding_format") == "base64":
+                        vec = base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode()
+                    data.append({"object": "embedding", "index": i, "embedding": vec})
+                tokens = sum(len(t) // 4 + 1 for t in texts)
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": model,
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                    },
+                )
 
             def _send(self, status: int, doc: dict, headers: dict | None = None) -> None:
                 data = json.dumps(doc).encode()

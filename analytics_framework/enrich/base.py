@@ -28,11 +28,13 @@ the other conversations.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +54,7 @@ from analytics_framework.http import RateLimiter, RetryPolicy, retry_after_s, re
 
 __all__ = [
     "ApiLabeler",
+    "Embedded",
     "LabelCache",
     "Labeler",
     "ProviderAuthError",
@@ -91,6 +94,15 @@ class Reply:
     text: str = ""
     items: list[dict[str, Any]] | None = None
     truncated: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class Embedded:
+    """One embeddings reply: a vector per text, and the input tokens counted (or estimated)."""
+
+    vectors: list[list[float]]
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -345,98 +357,91 @@ class Labeler(ABC):
         Raises:
             ProviderAuthError: the key was refused (the other workers are cancelled).
         """
+        return self.run_batches(
+            requests,
+            id_of=lambda r: r.conversation_id,
+            key_of=self.cache_key,
+            tokens_of=lambda r: r.tokens,
+            send=self.label_batch,
+            list_key="labels",
+            validate=self._validate,
+            batch_size=self.batch_size,
+            cache=cache,
+            workers=workers,
+            force=force,
+            stats=stats,
+        )
+
+    def run_batches(
+        self,
+        items: list[Any],
+        *,
+        id_of: Callable[[Any], str],
+        key_of: Callable[[Any], str],
+        tokens_of: Callable[[Any], int],
+        send: Callable[[list[Any], str | None], Reply],
+        list_key: str,
+        validate: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str]],
+        batch_size: int,
+        cache: LabelCache | None = None,
+        workers: int = 1,
+        force: bool = False,
+        stats: LabelStats | None = None,
+    ) -> Outcome:
+        """Answer ``items`` with JSON requests: cache first, then batches over ``workers`` threads.
+
+        The engine of :meth:`label`, shared with the other JSON tasks (script and persona names,
+        translations: :mod:`analytics_framework.enrich.tasks`). ``send(batch, feedback)`` makes
+        one request; its reply must be ``{list_key: [{"id": …, …}, …]}``; ``validate(item)``
+        returns ``(value, "")`` or ``(None, why)``. Bad output is re-asked once with the
+        problem, missing or invalid ids once more; what still fails is in ``failures``.
+
+        Raises:
+            ProviderAuthError: the key was refused (the other workers are cancelled).
+        """
         stats = stats if stats is not None else LabelStats()
         outcome = Outcome()
-        todo: dict[str, LabelRequest] = {}
+        todo: dict[str, Any] = {}
         use_cache = cache is not None and self.uses_network
-        stats.add(conversations=len(requests))
-        keys = {req.conversation_id: self.cache_key(req) for req in requests}
+        stats.add(conversations=len(items))
+        keys = {id_of(item): key_of(item) for item in items}
         hits = cache.get_many(list(keys.values())) if use_cache and not force else {}
-        for req in requests:
-            hit = hits.get(keys[req.conversation_id])
+        for item in items:
+            hit = hits.get(keys[id_of(item)])
             if hit is not None:
-                outcome.labels[req.conversation_id] = hit
+                outcome.labels[id_of(item)] = hit
                 stats.add(cache_hits=1, labeled=1)
             else:
-                todo[req.conversation_id] = req
+                todo[id_of(item)] = item
         queue = list(todo.values())
-        batches = [queue[i : i + self.batch_size] for i in range(0, len(queue), self.batch_size)]
+        size = max(1, batch_size)
+        batches = [queue[i : i + size] for i in range(0, len(queue), size)]
         if not batches:
             return outcome
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="label") as pool:
-            futures = [pool.submit(self._label_one_batch, b, stats) for b in batches]
+        task = _BatchTask(self, id_of, tokens_of, send, list_key, validate, stats)
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="llm") as pool:
+            futures = [pool.submit(task.run, b) for b in batches]
             try:
                 for fut in as_completed(futures):
-                    labels, failures = fut.result()
-                    for cid, lab in labels.items():
-                        outcome.labels[cid] = lab
+                    values, failures = fut.result()
+                    for iid, value in values.items():
+                        outcome.labels[iid] = value
                         if use_cache:
-                            cache.put(keys[cid], lab)  # type: ignore[union-attr]
+                            cache.put(keys[iid], value)  # type: ignore[union-attr]
                     outcome.failures.update(failures)
-                    stats.add(labeled=len(labels), failures=len(failures))
+                    stats.add(labeled=len(values), failures=len(failures))
             except BaseException:
                 for fut in futures:
                     fut.cancel()
                 raise
         return outcome
 
-    def _label_one_batch(
-        self, batch: list[LabelRequest], stats: LabelStats
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-        """Label one batch: validate, re-ask once on bad output, ask once more for missing ids."""
-        pending = {r.conversation_id: r for r in batch}
-        labels: dict[str, dict[str, Any]] = {}
-        failures: dict[str, str] = {}
-        feedback: str | None = None
-        reasked = asked_missing = False
-        while pending:
-            try:
-                reply = self._call(list(pending.values()), feedback, stats)
-            except ProviderRequestError as exc:
-                failures.update({cid: f"request rejected: {exc}" for cid in pending})
-                break
-            except RetriableError as exc:
-                failures.update({cid: f"gave up after retries: {exc}" for cid in pending})
-                break
-            per_item_tokens = (
-                reply.input_tokens // len(pending),
-                reply.output_tokens // len(pending),
-            )
-            items, problem = self._parse(reply)
-            if problem is not None:
-                if reasked:
-                    failures.update({cid: problem for cid in pending})
-                    break
-                reasked, feedback = True, problem
-                stats.add(reasks=1)
-                continue
-            bad: dict[str, str] = {}
-            for item in items:
-                cid = item.get("id") if isinstance(item, dict) else None
-                if cid not in pending:
-                    continue  # unknown or repeated id: ignored
-                label, why = self._validate(item)
-                if label is None:
-                    bad[cid] = why
-                    continue
-                label["input_tokens"], label["output_tokens"] = per_item_tokens
-                labels[cid] = label
-                del pending[cid]
-            if not pending:
-                break
-            reasons = {cid: bad.get(cid, "id missing from the reply") for cid in pending}
-            if asked_missing:
-                failures.update(reasons)
-                break
-            asked_missing = True
-            feedback = "these ids were missing or invalid: " + "; ".join(
-                f"{cid} ({why})" for cid, why in reasons.items()
-            )
-        return labels, failures
+    def send(self, request: Callable[[], Any], tokens: int, stats: LabelStats) -> Any:
+        """Make one request with rate limiting and retries; a 429 pauses every worker.
 
-    def _call(self, batch: list[LabelRequest], feedback: str | None, stats: LabelStats) -> Reply:
-        """Send one request with rate limiting and retries; a 429 pauses every worker."""
-        tokens = sum(r.tokens for r in batch) + 500
+        ``request()`` returns a :class:`Reply` (or anything with ``input_tokens`` /
+        ``output_tokens``) and raises the classes of :meth:`label_batch`.
+        """
 
         def count(_exc: BaseException, delay: float) -> None:
             stats.add(retries=1, wait_s=delay)
@@ -447,11 +452,12 @@ class Labeler(ABC):
                     stats.add(wait_s=self.limiter.acquire(tokens))
                 if self.uses_network:
                     stats.add(calls=1)
-                reply = self.label_batch(batch, feedback)
+                reply = request()
                 stats.add(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
         return reply
 
-    def _parse(self, reply: Reply) -> tuple[list[Any], str | None]:
+    @staticmethod
+    def _parse(reply: Reply, list_key: str = "labels") -> tuple[list[Any], str | None]:
         """Return the reply's items, or a problem description (truncated, not JSON, wrong shape)."""
         if reply.truncated:
             return [], "the reply was cut off at the output token limit (truncated)"
@@ -461,9 +467,9 @@ class Labeler(ABC):
             doc = json.loads(reply.text)
         except (json.JSONDecodeError, TypeError) as exc:
             return [], f"the reply was not valid JSON ({exc})"
-        if not isinstance(doc, dict) or not isinstance(doc.get("labels"), list):
-            return [], 'the reply was not {"labels": [...]}'
-        return doc["labels"], None
+        if not isinstance(doc, dict) or not isinstance(doc.get(list_key), list):
+            return [], f'the reply was not {{"{list_key}": [...]}}'
+        return doc[list_key], None
 
     def _validate(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """Check one item against the taxonomy; returns (label, "") or (None, why).
@@ -524,6 +530,76 @@ class Labeler(ABC):
         }, ""
 
 
+@dataclass
+class _BatchTask:
+    """One batch of :meth:`Labeler.run_batches`: validate, re-ask once, ask once for missing ids."""
+
+    labeler: Labeler
+    id_of: Callable[[Any], str]
+    tokens_of: Callable[[Any], int]
+    send: Callable[[list[Any], str | None], Reply]
+    list_key: str
+    validate: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str]]
+    stats: LabelStats
+
+    def run(self, batch: list[Any]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Return (values by id, failure reasons by id) for ``batch``."""
+        pending = {self.id_of(r): r for r in batch}
+        values: dict[str, dict[str, Any]] = {}
+        failures: dict[str, str] = {}
+        feedback: str | None = None
+        reasked = asked_missing = False
+        stats = self.stats
+        while pending:
+            todo = list(pending.values())
+            tokens = sum(self.tokens_of(r) for r in todo) + 500
+            try:
+                reply = self.labeler.send(
+                    functools.partial(self.send, todo, feedback), tokens, stats
+                )
+            except ProviderRequestError as exc:
+                failures.update({iid: f"request rejected: {exc}" for iid in pending})
+                break
+            except RetriableError as exc:
+                failures.update({iid: f"gave up after retries: {exc}" for iid in pending})
+                break
+            per_item_tokens = (
+                reply.input_tokens // len(pending),
+                reply.output_tokens // len(pending),
+            )
+            items, problem = Labeler._parse(reply, self.list_key)
+            if problem is not None:
+                if reasked:
+                    failures.update({iid: problem for iid in pending})
+                    break
+                reasked, feedback = True, problem
+                stats.add(reasks=1)
+                continue
+            bad: dict[str, str] = {}
+            for item in items:
+                iid = item.get("id") if isinstance(item, dict) else None
+                if iid not in pending:
+                    continue  # unknown or repeated id: ignored
+                value, why = self.validate(item)
+                if value is None:
+                    bad[iid] = why
+                    continue
+                value["input_tokens"], value["output_tokens"] = per_item_tokens
+                values[iid] = value
+                del pending[iid]
+            if not pending:
+                break
+            reasons = {iid: bad.get(iid, "id missing from the reply") for iid in pending}
+            if asked_missing:
+                failures.update(reasons)
+                break
+            asked_missing = True
+            feedback = "these ids were missing or invalid: " + "; ".join(
+                f"{iid} ({why})" for iid, why in reasons.items()
+            )
+        return values, failures
+
+
 class ApiLabeler(Labeler):
     """A labeler that calls a provider's API through its SDK client.
 
@@ -545,9 +621,31 @@ class ApiLabeler(Labeler):
         super().__init__(*args, **kwargs)
         self.client = self.make_client(api_key, base_url, timeout_s)
 
+    default_embed_model: ClassVar[str] = ""
+
     @abstractmethod
     def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
         """Return the SDK client, with the SDK's own retries off (the base class retries)."""
+
+    @abstractmethod
+    def generate(self, system: str, user: str, schema: dict[str, Any], name: str) -> Reply:
+        """Send one JSON-mode request: instructions ``system``, text ``user``, reply ``schema``.
+
+        ``name`` names the schema (OpenAI's ``json_schema.name``). Raises the classes of
+        :meth:`Labeler.label_batch`.
+        """
+
+    @abstractmethod
+    def embed(self, texts: list[str], model: str, dimensions: int) -> Embedded:
+        """Return one vector of ``dimensions`` floats per text, in order, from ``model``.
+
+        Raises the classes of :meth:`Labeler.label_batch` (a model that does not exist:
+        :class:`ProviderRequestError`).
+        """
+
+    def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
+        """Send one labeling request for ``batch``; see :meth:`Labeler.label_batch`."""
+        return self.generate(self.instructions, user_prompt(batch, feedback), self.schema, "labels")
 
 
 def require_key(labeler: type[Labeler], key: str | None) -> str:

@@ -10,21 +10,23 @@ start without paying for it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from analytics_framework.enrich.base import (
     ApiLabeler,
+    Embedded,
     ProviderAuthError,
     ProviderRequestError,
     RateLimitedError,
     Reply,
     TransientError,
     retry_after_s,
-    user_prompt,
 )
-from analytics_framework.enrich.transcript import LabelRequest
+from analytics_framework.enrich.transcript import estimate_tokens
 
 
 @functools.cache
@@ -66,6 +68,7 @@ class GeminiLabeler(ApiLabeler):
     name: ClassVar[str] = "gemini"
     key_env_vars: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     default_model: ClassVar[str] = "gemini-2.5-flash"
+    default_embed_model: ClassVar[str] = "gemini-embedding-001"
 
     def make_client(self, api_key: str, base_url: str | None, timeout_s: float) -> Any:
         """Return the SDK client (no SDK retries)."""
@@ -77,22 +80,62 @@ class GeminiLabeler(ApiLabeler):
             http_options=types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000)),
         )
 
-    def label_batch(self, batch: list[LabelRequest], feedback: str | None = None) -> Reply:
-        """Send one generateContent for ``batch``; see :meth:`Labeler.label_batch`."""
-        from google.genai import errors, types
+    def generate(self, system: str, user: str, schema: dict[str, Any], name: str) -> Reply:
+        """Send one generateContent; see :meth:`ApiLabeler.generate`."""
+        from google.genai import types
 
-        try:
+        with self._errors():
             resp = self.client.models.generate_content(
                 model=self.model,
-                contents=user_prompt(batch, feedback),
+                contents=user,
                 config=types.GenerateContentConfig(
-                    system_instruction=self.instructions,
+                    system_instruction=system,
                     response_mime_type="application/json",
-                    response_json_schema=self.schema,
+                    response_json_schema=schema,
                     temperature=0,
                     max_output_tokens=self.max_output_tokens,
                 ),
             )
+        candidate = resp.candidates[0] if resp.candidates else None
+        usage = resp.usage_metadata
+        text = ""
+        if candidate is not None and candidate.content and candidate.content.parts:
+            text = "".join(p.text or "" for p in candidate.content.parts)
+        return Reply(
+            text=text,
+            truncated=bool(candidate and candidate.finish_reason == types.FinishReason.MAX_TOKENS),
+            input_tokens=(usage.prompt_token_count or 0) if usage else 0,
+            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+        )
+
+    def embed(self, texts: list[str], model: str, dimensions: int) -> Embedded:
+        """Send one ``embed_content`` (batchEmbedContents); see :meth:`ApiLabeler.embed`.
+
+        The Gemini API reports no token count for embeddings: input tokens are estimated
+        (:func:`~analytics_framework.enrich.transcript.estimate_tokens`).
+        """
+        from google.genai import types
+
+        with self._errors():
+            resp = self.client.models.embed_content(
+                model=model,
+                contents=texts,
+                config=types.EmbedContentConfig(
+                    output_dimensionality=dimensions, task_type="CLUSTERING"
+                ),
+            )
+        vectors = [list(e.values or []) for e in resp.embeddings or []]
+        if len(vectors) != len(texts):
+            raise TransientError(f"{len(vectors)} embeddings for {len(texts)} texts")
+        return Embedded(vectors, sum(estimate_tokens(t) for t in texts))
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Translate the SDK's errors into the base classes (see the module docstring)."""
+        from google.genai import errors
+
+        try:
+            yield
         except errors.APIError as exc:
             code = exc.code or 0
             if code in (401, 403):
@@ -110,14 +153,3 @@ class GeminiLabeler(ApiLabeler):
             raise ProviderRequestError(f"HTTP {code}: {exc.message}") from None
         except _transient_errors() as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from None
-        candidate = resp.candidates[0] if resp.candidates else None
-        usage = resp.usage_metadata
-        text = ""
-        if candidate is not None and candidate.content and candidate.content.parts:
-            text = "".join(p.text or "" for p in candidate.content.parts)
-        return Reply(
-            text=text,
-            truncated=bool(candidate and candidate.finish_reason == types.FinishReason.MAX_TOKENS),
-            input_tokens=(usage.prompt_token_count or 0) if usage else 0,
-            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
-        )
