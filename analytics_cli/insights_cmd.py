@@ -19,8 +19,10 @@ from analytics_cli.options import (
     OrgOpt,
     OutputOpt,
     PeriodOpt,
+    ProviderOpt,
     StartOpt,
     TzOpt,
+    WorkersOpt,
 )
 from analytics_framework.settings import load_settings
 
@@ -86,6 +88,13 @@ ScriptSortOpt = Annotated[
     ),
 ]
 ScriptLimitOpt = Annotated[int, typer.Option("--limit", metavar="N", help="Scripts shown.")]
+UseTranslationsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--use-translations",
+        help="Use the English text of translated messages (run analytics translate first).",
+    ),
+]
 
 
 def scripts(
@@ -96,6 +105,9 @@ def scripts(
     scorer: ScorerOpt = "token_set_ratio",
     sort: ScriptSortOpt = "uses",
     limit: ScriptLimitOpt = 20,
+    provider: ProviderOpt = None,
+    workers: WorkersOpt = None,
+    use_translations: UseTranslationsOpt = False,
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     lake: LakeOpt = None,
@@ -106,16 +118,19 @@ def scripts(
     Normalises the setters' (role agent) messages of the conversations started in the range
     (names, links, numbers become placeholders), groups them into scripts, stores them in the
     lake (scripts/, replacing the last build) and prints each script's uses, setters, reply
-    rate within 24 h, median time to the lead's reply and stage conversion. analytics report
-    scripts reads the stored build again. Example:
+    rate within 24 h, median time to the lead's reply and stage conversion. Scripts are named
+    by their most distinctive words, or by the LLM provider when one is set (the most used
+    200, cached). analytics report scripts reads the stored build again. Example:
 
     \b
       analytics scripts --start-date 2024-01-01 --sort reply_rate_pct --limit 10
     """
     from analytics_cli.app import _days, _report, err
+    from analytics_framework.enrich.base import LabelStats
+    from analytics_framework.enrich.tasks import api_labeler, llm_cache
     from analytics_framework.errors import ConfigurationError
     from analytics_framework.insights.clustering import DEFAULT_SIMILARITY
-    from analytics_framework.insights.scripts import build, store
+    from analytics_framework.insights.scripts import build, llm_namer, store
     from analytics_framework.reports.defs.scripts import SORTS
     from analytics_framework.storage.s3 import open_lake
 
@@ -123,9 +138,18 @@ def scripts(
         raise ConfigurationError(f"unknown --sort {sort!r}", f"use one of: {', '.join(SORTS)}")
     if limit < 1:
         raise ConfigurationError(f"--limit {limit} shows nothing", "give 1 or more, e.g. 20")
-    settings = load_settings(lake_uri=lake, timezone=timezone)
+    settings = load_settings(
+        lake_uri=lake, timezone=timezone, llm_provider=provider, llm_workers=workers
+    )
     days = _days(start_date, end_date)
     target = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    labeler = api_labeler(settings)
+    namer, named_by, stats = None, "local", LabelStats()
+    if labeler is not None:
+        namer = llm_namer(
+            labeler, cache=llm_cache(settings), workers=settings.llm_workers, stats=stats
+        )
+        named_by = f"{labeler.name}:{labeler.model}"
     result = build(
         target,
         start=days[0],
@@ -134,11 +158,20 @@ def scripts(
         timezone=settings.timezone,
         similarity=DEFAULT_SIMILARITY if similarity is None else similarity,
         scorer=scorer,
+        namer=namer,
+        named_by=named_by,
+        use_translations=use_translations,
     )
     store(target, result)
+    naming = "named by their distinctive words"
+    if labeler is not None:
+        naming = (
+            f"named by {named_by} (requests {stats.calls}, cached {stats.cache_hits}, "
+            f"tokens {stats.input_tokens + stats.output_tokens:,})"
+        )
     err.print(
         f"{result.messages:,} setter messages in {result.scripts:,} scripts "
-        f"({result.seconds:.1f} s), stored in {settings.lake_uri}/scripts",
+        f"({result.seconds:.1f} s), {naming}, stored in {settings.lake_uri}/scripts",
         highlight=False,
     )
     options = {"sort": sort, "limit": limit}

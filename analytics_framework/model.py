@@ -120,6 +120,7 @@ SCRIPT_SCHEMA: dict[str, pl.DataType] = {
     "build_id": pl.String(),
     "similarity": pl.Float64(),
     "scorer": pl.String(),
+    "named_by": pl.String(),
     "built_at": TS,
 }
 """``scripts`` (DESIGN.md "scripts"): one row per setter (role ``agent``) message of the last

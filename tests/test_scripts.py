@@ -218,3 +218,34 @@ def test_templated_messages_with_typos_and_names_recover_their_templates():
     predicted = [script[t] for t in norm]
     assert adjusted_rand_score(truth, predicted) >= 0.9
     assert len(set(predicted)) <= len(TEMPLATES) + 2
+
+
+def test_an_llm_provider_names_the_scripts_sent_twice_or_more(lake, tmp_path, monkeypatch):
+    from tests.llm_server import FakeLLM
+
+    with FakeLLM() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("ANALYTICS_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.setenv("ANALYTICS_LLM_PROVIDER", "openai")
+        result = runner.invoke(app, ["scripts", "--lake", str(lake), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        said = " ".join(result.stderr.split())
+        assert "3 scripts" in said and "named by openai:gpt-4o-mini (requests 1, cached 0" in said
+        rows = {r["position"]: r["name"] for r in json.loads(result.stdout)["rows"]}
+        # the fake server names a script "Name: " + the first three words of its top text
+        assert rows == {
+            "opener": "Name: hey <name> saw",
+            "follow-up": "Name: hi <name> just",
+            "later": "Name: great our plan",
+        }
+        assert Lake(str(lake)).read_table("scripts")["named_by"].unique().to_list() == [
+            "openai:gpt-4o-mini"
+        ]
+        again = runner.invoke(app, ["scripts", "--lake", str(lake)])
+        assert "(requests 0, cached 3," in " ".join(again.stderr.split())
+        assert len(server.requests) == 1
+    monkeypatch.delenv("ANALYTICS_LLM_PROVIDER")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    ok(runner.invoke(app, ["scripts", "--lake", str(lake)]))  # offline names again
+    assert Lake(str(lake)).read_table("scripts")["named_by"].unique().to_list() == ["local"]

@@ -22,6 +22,7 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from analytics_framework.enrich.base import (
 )
 from analytics_framework.enrich.transcript import estimate_tokens
 from analytics_framework.errors import ConfigurationError, RetriableError, TransientError
+from analytics_framework.settings import Settings
 
 NAMES_VERSION = "n1"
 """Prompt version of :func:`name_clusters` (part of the cache key)."""
@@ -390,3 +392,21 @@ def embed_texts(
     matrix = np.vstack([vectors[i] for i in range(len(texts))]).astype(np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1, norms)
+
+
+def api_labeler(settings: Settings, provider: str | None = None) -> ApiLabeler | None:
+    """Return the provider's labeler when it calls an API, None for an offline one (``local``).
+
+    Raises:
+        UnknownNameError / ConfigurationError: as :func:`~analytics_framework.enrich.
+            make_labeler` (an unknown provider, a missing key).
+    """
+    from analytics_framework.enrich import make_labeler
+
+    labeler = make_labeler(settings, provider)
+    return labeler if isinstance(labeler, ApiLabeler) else None
+
+
+def llm_cache(settings: Settings) -> LabelCache:
+    """Return the LLM cache of the settings' state folder (``label_cache.sqlite3``)."""
+    return LabelCache(Path(settings.state_dir) / "label_cache.sqlite3")

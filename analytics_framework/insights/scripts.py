@@ -14,7 +14,12 @@ conversion.
 
 A build replaces the whole ``scripts`` table (one row per setter message, partitioned like its
 conversation, with its script and the parameters that made it: ``build_id``, ``similarity``,
-``scorer``, ``built_at``); the report refuses a table holding two builds (an interrupted run).
+``scorer``, ``named_by``, ``built_at``); the report refuses a table holding two builds (an
+interrupted run).
+
+**Names**: offline, a script's three most distinctive words; with an LLM provider
+(:func:`llm_namer`), a few words from the model for the most used scripts, batched and cached
+like labels.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,6 +38,8 @@ from typing import Any
 import polars as pl
 
 from analytics_framework.dates import day_range_utc
+from analytics_framework.enrich.base import ApiLabeler
+from analytics_framework.enrich.tasks import EXAMPLES_PER_CLUSTER, name_clusters
 from analytics_framework.errors import LakeError
 from analytics_framework.insights.clustering import (
     DEFAULT_SIMILARITY,
@@ -46,6 +54,40 @@ from analytics_framework.storage.query import connect, day_filter, day_params
 
 NAME_FIELDS = ("name", "first_name", "full_name", "sender_name", "username", "lead_name")
 """Keys of a customer message's ``attributes`` that hold the lead's name."""
+
+
+Namer = Callable[[dict[str, Counter[str]]], dict[str, str]]
+"""Script id → its normalised texts with counts ⇒ script id → name (those it could name)."""
+
+NAME_MAX_SCRIPTS = 200
+"""The LLM names at most this many scripts per build, the most used first."""
+NAME_MIN_USES = 2
+"""A script sent fewer times than this keeps its distinctive-words name (free text, one-offs)."""
+
+
+def llm_namer(labeler: ApiLabeler, **task: Any) -> Namer:
+    """Return a :data:`Namer` asking ``labeler`` (batched, cached, retried: ``name_clusters``).
+
+    It names the :data:`NAME_MAX_SCRIPTS` most used scripts sent at least
+    :data:`NAME_MIN_USES` times, from their :data:`~analytics_framework.enrich.tasks.
+    EXAMPLES_PER_CLUSTER` most frequent texts; a script the provider fails on keeps its
+    offline name. ``task`` goes to :func:`~analytics_framework.enrich.tasks.name_clusters`
+    (``cache``, ``workers``, ``stats``).
+    """
+
+    def name(members: dict[str, Counter[str]]) -> dict[str, str]:
+        used = sorted(
+            (sid for sid, m in members.items() if m.total() >= NAME_MIN_USES),
+            key=lambda sid: (-members[sid].total(), sid),
+        )[:NAME_MAX_SCRIPTS]
+        clusters = {
+            sid: {"examples": [t for t, _ in members[sid].most_common(EXAMPLES_PER_CLUSTER)]}
+            for sid in used
+        }
+        named, _failures = name_clusters(labeler, clusters, "script", **task)
+        return {sid: v["name"] for sid, v in named.items()}
+
+    return name
 
 
 @dataclass(frozen=True)
@@ -168,8 +210,26 @@ def build(
     timezone: str = "UTC",
     similarity: float = DEFAULT_SIMILARITY,
     scorer: str = "token_set_ratio",
+    namer: Namer | None = None,
+    named_by: str = "local",
+    use_translations: bool = False,
 ) -> ScriptBuild:
     """Cluster the setters' messages of the conversations started in the range into scripts.
+
+    Args:
+        lake: the lake (``conversations`` and ``messages`` read, ``stage_changes`` if any).
+        start: first local day of the conversations' start (None: open).
+        end: last local day, included (None: open).
+        org: only this organisation's conversations (None: all).
+        timezone: the IANA zone of ``start`` / ``end``.
+        similarity: least rapidfuzz score (0-100) to join a script.
+        scorer: the rapidfuzz scorer's name (:data:`~analytics_framework.insights.
+            clustering.SCORERS`).
+        namer: names scripts better than their distinctive words (:func:`llm_namer`); the
+            scripts it leaves out keep those words.
+        named_by: what named them (``local``, ``gemini:<model>``), stored with the build.
+        use_translations: cluster the English text of translated messages (the lake's
+            ``translations`` table) instead of the original.
 
     Raises:
         ConfigurationError: an unknown scorer or similarity.
@@ -178,6 +238,10 @@ def build(
     lake.require("conversations")
     t0 = time.perf_counter()
     messages = read_messages(lake, start, end, org, timezone)
+    if use_translations:
+        from analytics_framework.insights.translations import english_text
+
+        messages = english_text(lake, messages)
     setters = messages.filter(pl.col("role") == "agent")
     if setters.height == 0:
         raise LakeError(
@@ -202,6 +266,8 @@ def build(
     for t, n in counts.items():
         members[ids[script_of[t]]][t] = n
     named = script_names(members)
+    if namer is not None:
+        named.update(namer(members))
     texts = {sid: m.most_common(1)[0][0] for sid, m in members.items()}
     seconds = time.perf_counter() - t0
 
@@ -225,6 +291,7 @@ def build(
         build_id=pl.lit(build_id),
         similarity=pl.lit(float(similarity)),
         scorer=pl.lit(scorer),
+        named_by=pl.lit(named_by),
         built_at=pl.lit(datetime.now(UTC)),
     )
     rows = rows.select(
