@@ -69,6 +69,7 @@ from analytics_cli.options import (
     WorkersOpt,
     default_text,
 )
+from analytics_cli.personas_cmd import personas
 from analytics_cli.signals import ABORT_NOTICE, graceful_stop
 from analytics_framework import jobs
 from analytics_framework.dates import check_range, parse_day
@@ -738,6 +739,7 @@ def state_reset(
 app.command()(guarded(digest))
 app.command()(guarded(objections))
 app.command()(guarded(scripts))
+app.command()(guarded(personas))
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def objections(
     lake: LakeOpt = None,
     timezone: TzOpt = None,
 ) -> None:
-    r"""Why leads say no: per objection class, how often, in whose words, and what came next.
+    """Why leads say no: per objection class, how often, in whose words, and what came next.
 
     Each class's count, share and rate, the customer's words (the latest objection_quote),
     and what happened next (resolved, won, top stage). Reads the labels (run analytics
@@ -113,7 +113,7 @@ def scripts(
     lake: LakeOpt = None,
     timezone: TzOpt = None,
 ) -> None:
-    r"""Which scripts setters send: their messages clustered with rapidfuzz, then ranked.
+    """Which scripts setters send: their messages clustered with rapidfuzz, then ranked.
 
     Normalises the setters' (role agent) messages of the conversations started in the range
     (names, links, numbers become placeholders), groups them into scripts, stores them in the

@@ -129,6 +129,33 @@ script (id, name, representative normalised text), its ``position`` (``opener``,
 ``later``), ``reply_s`` (seconds to the lead's next message; NULL: none), ``stage_after``
 (the lead's stage changed after it; NULL without stage data), and the build's parameters."""
 
+PERSONA_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.String(),
+    "org_id": pl.String(),
+    "persona_id": pl.Int64(),
+    "persona_name": pl.String(),
+    "persona_description": pl.String(),
+    "persona_terms": pl.String(),
+    "distance": pl.Float64(),
+    "quote": pl.String(),
+    "messages": pl.Int64(),
+    "k": pl.Int64(),
+    "silhouette": pl.Float64(),
+    "method": pl.String(),
+    "model": pl.String(),
+    "device": pl.String(),
+    "random_state": pl.Int64(),
+    "named_by": pl.String(),
+    "build_id": pl.String(),
+    "built_at": TS,
+}
+"""``personas`` (DESIGN.md "personas"): one row per customer of the last build
+(:mod:`analytics_framework.insights.personas`), partitioned by their first conversation in the
+build's range: their persona (1..k by size, name, description, distinctive terms), ``distance``
+(Euclidean, from their unit vector to the persona's centre), ``quote`` (their longest message),
+``messages`` (theirs in the range) and the build's parameters (``k``, ``silhouette``, ``method``
+tfidf-svd or embeddings, ``model``, ``device`` cpu or cuda, ``random_state``, ``named_by``)."""
+
 STAGE_CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),
     "source": pl.String(),

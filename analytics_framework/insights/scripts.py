@@ -219,7 +219,7 @@ def build(
     Args:
         lake: the lake (``conversations`` and ``messages`` read, ``stage_changes`` if any).
         start: first local day of the conversations' start (None: open).
-        end: last local day, included (None: open).
+        end: the local day after the last one, excluded (None: open).
         org: only this organisation's conversations (None: all).
         timezone: the IANA zone of ``start`` / ``end``.
         similarity: least rapidfuzz score (0-100) to join a script.
@@ -332,18 +332,9 @@ def _positions(messages: pl.DataFrame) -> tuple[dict[str, str], dict[str, float]
 
 
 def store(lake: Lake, result: ScriptBuild) -> list[Partition]:
-    """Replace the lake's ``scripts`` table with ``result``: its days written, the others removed.
+    """Replace the lake's ``scripts`` table with ``result`` (:meth:`Lake.replace_table`).
 
     Returns:
         The partitions written.
     """
-    written = []
-    for (y, m, d), part in result.rows.group_by(["year", "month", "day"], maintain_order=True):
-        p = Partition(int(y), int(m), int(d))  # type: ignore[arg-type]
-        lake.write_partition("scripts", p, part.drop("year", "month", "day"))
-        written.append(p)
-    keep = set(written)
-    for p in lake.partitions("scripts"):
-        if p not in keep:
-            lake.delete(lake.path("scripts", p.path))
-    return written
+    return lake.replace_table("scripts", result.rows)

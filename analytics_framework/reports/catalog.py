@@ -95,6 +95,7 @@ def _catalog() -> tuple[Report, ...]:
         intents,
         leaderboard,
         objections,
+        personas,
         retention,
         scripts,
     )
@@ -109,6 +110,7 @@ def _catalog() -> tuple[Report, ...]:
         engagement,
         objections,
         scripts,
+        personas,
     )
     return (OVERVIEW, TOPICS, *(m.REPORT for m in more if m.REPORT is not None))
 

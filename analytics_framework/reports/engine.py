@@ -349,6 +349,7 @@ def _rollup_ready(con: duckdb.DuckDBPyConnection, report: Report) -> bool:
 
 REQUIRES_FIX = {
     "scripts": "cluster the setters' messages first: analytics scripts",
+    "personas": "group the customers first: analytics personas",
     "labels": "label the lake first: analytics enrich (or collect without --no-enrich)",
     "stage_changes": "stages come from Mochi: analytics collect --source mochi",
 }

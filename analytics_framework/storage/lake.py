@@ -232,6 +232,24 @@ class Lake:
         """Replace ``table``'s ``partition`` with ``frame`` (without partition columns)."""
         self.write_parquet(self.partition_file(table, partition), frame)
 
+    def replace_table(self, table: str, rows: pl.DataFrame) -> list[Partition]:
+        """Replace the whole of ``table`` with ``rows`` (with ``year``/``month``/``day``).
+
+        Each day of ``rows`` is written (atomically, as :meth:`write_partition`), then the
+        table's other days are removed: a build (scripts, personas) that covers other days than
+        the last one leaves none of the last one's rows. Returns the partitions written.
+        """
+        written = []
+        for (y, m, d), part in rows.group_by(["year", "month", "day"], maintain_order=True):
+            p = Partition(int(y), int(m), int(d))  # type: ignore[arg-type]
+            self.write_partition(table, p, part.drop("year", "month", "day"))
+            written.append(p)
+        keep = set(written)
+        for p in self.partitions(table):
+            if p not in keep:
+                self.delete(self.path(table, p.path))
+        return written
+
     def write_text(self, path: str, text: str) -> None:
         """Write a small text file (quarantine, manifests) in one piece."""
         self.write_bytes(path, text.encode("utf-8"))

@@ -13,7 +13,8 @@ Collections (database ``MONGODB_DATABASE``, default ``conversation_analytics``):
 - ``analytics_reports``: every computed report, ``_id`` = a hash of report + period + time zone +
   range + filters;
 - ``user_analytics``: per customer and per agent aggregates, ``_id`` = ``customer:<id>`` /
-  ``agent:<id>``, recomputed from the lake for the people a run touched.
+  ``agent:<id>``, recomputed from the lake for the people a run touched; a customer's
+  ``persona`` is set by ``analytics personas`` (the last build's).
 
 Writes are unordered bulk ``UpdateOne``/``ReplaceOne`` upserts in chunks, so re-running a batch
 rewrites the same documents and never duplicates one. Any MongoDB failure raises
@@ -248,12 +249,54 @@ class MongoSink:
         return _id
 
     def write_users(self, users: list[dict[str, Any]]) -> None:
-        """Replace the per-customer / per-agent aggregates given (``kind``, ``user_id``, …)."""
+        """Set the per-customer / per-agent aggregates given (``kind``, ``user_id``, …).
+
+        Fields are set, not the document replaced, so a customer's ``persona`` stays.
+        """
         self._bulk(
             "user_analytics",
-            (ReplaceOne({"_id": f"{u['kind']}:{u['user_id']}"}, u, upsert=True) for u in users),
+            (
+                UpdateOne({"_id": f"{u['kind']}:{u['user_id']}"}, {"$set": u}, upsert=True)
+                for u in users
+            ),
             "writing user analytics",
         )
+
+    def write_personas(self, rows: pl.DataFrame) -> int:
+        """Set each customer's ``persona`` in ``user_analytics`` (``_id`` ``customer:<id>``).
+
+        ``persona`` is ``{persona_id, name, description, terms, distance, k, silhouette,
+        method, model, device, build_id, built_at}``; customers of an older build that this
+        one left out lose theirs. Returns the documents written.
+        """
+        keep = ("persona_id", "distance", "k", "silhouette", "method", "model", "device")
+        docs = []
+        for r in rows.iter_rows(named=True):
+            persona = {
+                "name": r["persona_name"],
+                "description": r["persona_description"],
+                "terms": r["persona_terms"],
+                **{k: r[k] for k in keep},
+                "build_id": r["build_id"],
+                "built_at": r["built_at"],
+            }
+            docs.append(
+                UpdateOne(
+                    {"_id": f"customer:{r['customer_id']}"},
+                    {"$set": {"kind": "customer", "user_id": r["customer_id"], "persona": persona}},
+                    upsert=True,
+                )
+            )
+        done = self._bulk("user_analytics", docs, "writing personas")
+        build_ids = rows["build_id"].unique().to_list()
+        try:
+            self.db["user_analytics"].update_many(
+                {"persona": {"$exists": True}, "persona.build_id": {"$nin": build_ids}},
+                {"$unset": {"persona": ""}},
+            )
+        except PyMongoError as exc:
+            raise self._fail(exc, "removing older personas") from None
+        return done
 
     def close(self) -> None:
         """Close the client."""

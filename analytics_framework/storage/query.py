@@ -39,7 +39,15 @@ from analytics_framework.storage.lake import Lake
 log = logging.getLogger(__name__)
 
 HIVE_TYPES = "{'year': INTEGER, 'month': INTEGER, 'day': INTEGER}"
-TABLES = ("conversations", "messages", "labels", "stage_changes", "replies", "scripts")
+TABLES = (
+    "conversations",
+    "messages",
+    "labels",
+    "stage_changes",
+    "replies",
+    "scripts",
+    "personas",
+)
 
 
 def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:

@@ -1,0 +1,192 @@
+"""``analytics personas``: customers grouped into personas, stored, then reported.
+
+Registered in :mod:`analytics_cli.app`, which wraps it in its ``guarded`` (one line and an exit
+code per error). The build is :mod:`analytics_framework.insights.personas`; the report it prints
+is the catalogue's ``personas`` (``analytics report personas`` reads the stored build again).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from analytics_cli.insights_cmd import UseTranslationsOpt
+from analytics_cli.options import (
+    EndOpt,
+    FormatOpt,
+    LakeOpt,
+    MongoUriOpt,
+    NoMongoOpt,
+    OrgOpt,
+    OutputOpt,
+    ProviderOpt,
+    StartOpt,
+    TzOpt,
+    WorkersOpt,
+)
+from analytics_framework.settings import load_settings
+
+KOpt = Annotated[
+    str,
+    typer.Option(
+        "--k",
+        metavar="N|auto",
+        help="Personas wanted, or auto: the k of 2-8 with the best silhouette score.",
+    ),
+]
+EmbedModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embed-model",
+        metavar="MODEL",
+        help="Embeddings model (ANALYTICS_GEMINI_EMBED_MODEL / ANALYTICS_OPENAI_EMBED_MODEL)."
+        " Default: gemini-embedding-001 or text-embedding-3-small.",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        metavar="auto|cpu",
+        help="auto: K-means on a CUDA GPU where cuML sees one, else the CPU; cpu: always CPU.",
+    ),
+]
+
+
+class _Embedder:
+    """``(texts) -> unit vectors`` through a provider's embeddings, with its model's name."""
+
+    def __init__(self, labeler: Any, model: str, **task: Any) -> None:
+        self.labeler, self.task = labeler, task
+        self.model = model
+
+    def __call__(self, texts: list[str]) -> Any:
+        from analytics_framework.enrich.tasks import embed_texts
+
+        return embed_texts(self.labeler, texts, model=self.model, **self.task)
+
+
+def personas(
+    k: KOpt = "5",
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    org: OrgOpt = None,
+    provider: ProviderOpt = None,
+    embed_model: EmbedModelOpt = None,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = "auto",
+    use_translations: UseTranslationsOpt = False,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    lake: LakeOpt = None,
+    timezone: TzOpt = None,
+    mongodb_uri: MongoUriOpt = None,
+    no_mongodb: NoMongoOpt = False,
+) -> None:
+    """Who the customers are: one vector per customer, K-means into k personas.
+
+    Vectors come from the LLM provider's embeddings when one is set, else offline from
+    TF-IDF + SVD of each customer's messages; K-means is seeded, so the same lake gives the
+    same personas. Each persona gets a name and a line (the provider's, or its top terms);
+    each customer's persona goes to the lake (personas/, replacing the last build) and to
+    MongoDB user_analytics. Then prints each persona's size, topics, objections, sentiment,
+    conversion and quotes (from the labels: run analytics enrich for those). Example:
+
+    \b
+      analytics personas --k auto --start-date 2024-01-01
+    """
+    from analytics_cli.app import _days, _report, err
+    from analytics_framework.enrich.base import LabelStats
+    from analytics_framework.enrich.stage import estimate_cost
+    from analytics_framework.enrich.tasks import api_labeler, llm_cache, name_clusters
+    from analytics_framework.insights.personas import build, parse_k, store
+    from analytics_framework.storage.mongo import open_mongo
+    from analytics_framework.storage.s3 import open_lake
+
+    wanted = parse_k(k)
+    settings = load_settings(
+        lake_uri=lake,
+        timezone=timezone,
+        llm_provider=provider,
+        llm_workers=workers,
+        mongodb_uri=mongodb_uri,
+    )
+    days = _days(start_date, end_date)
+    target = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+    labeler = api_labeler(settings)
+    embed = namer = None
+    embed_stats, name_stats = LabelStats(), LabelStats()
+    named_by = "local"
+    if labeler is not None:
+        cache = llm_cache(settings)
+        model = embed_model or getattr(settings, f"{labeler.name}_embed_model")
+        embed = _Embedder(
+            labeler, model, cache=cache, workers=settings.llm_workers, stats=embed_stats
+        )
+
+        def namer(clusters: dict[str, Any]) -> dict[str, Any]:
+            named, _ = name_clusters(
+                labeler,
+                clusters,
+                "persona",
+                cache=cache,
+                workers=settings.llm_workers,
+                stats=name_stats,
+            )
+            return named
+
+        named_by = f"{labeler.name}:{labeler.model}"
+    elif embed_model:
+        err.print(
+            "note: --embed-model is for a provider's embeddings; offline vectors are used",
+            highlight=False,
+        )
+    result = build(
+        target,
+        start=days[0],
+        end=days[1],
+        org=org,
+        timezone=settings.timezone,
+        k=wanted,
+        embed=embed,
+        namer=namer,
+        named_by=named_by,
+        device=device,
+        use_translations=use_translations,
+    )
+    store(target, result)
+    sink = open_mongo(settings, not no_mongodb)
+    where = f"{settings.lake_uri}/personas"
+    if sink is not None:
+        try:
+            sink.write_personas(result.rows)
+        finally:
+            sink.close()
+        where += " and MongoDB user_analytics"
+    chosen = f"k {result.k}"
+    if wanted is None:
+        tried = ", ".join(f"{c}: {s:.3f}" for c, s in result.scores.items())
+        chosen = f"k {result.k} by silhouette ({tried})"
+    vectors = result.model
+    if labeler is not None:
+        prices = settings.llm_prices
+        price = prices.get(embed.model) if embed is not None else None
+        cost: float | None = None
+        name_cost = estimate_cost(name_stats, labeler, prices)
+        if price is not None and name_cost is not None:
+            cost = embed_stats.input_tokens * price[0] / 1_000_000 + name_cost
+        vectors = (
+            f"{labeler.name} {result.model} (requests {embed_stats.calls}, cached "
+            f"{embed_stats.cache_hits}, tokens {embed_stats.input_tokens:,}); names by "
+            f"{named_by} (tokens {name_stats.input_tokens + name_stats.output_tokens:,}); "
+            + ("cost unknown" if cost is None else f"cost ${cost:.4f}")
+        )
+    skipped = f", {result.skipped} without words left out" if result.skipped else ""
+    err.print(
+        f"{result.rows.height:,} customers in {result.k} personas{skipped}: {chosen}, "
+        f"silhouette {result.silhouette:.3f}; vectors {vectors}; K-means on {result.device}; "
+        f"{result.seconds:.1f} s; stored in {where}",
+        highlight=False,
+    )
+    _report(settings, "personas", "daily", days, org, None, fmt, output)
