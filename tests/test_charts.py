@@ -33,6 +33,9 @@ NAMES = [
     "07_retention",
     "08_stage_funnel",
     "09_leaderboard",
+    "10_objections",
+    "11_scripts",
+    "12_personas",
 ]
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -60,6 +63,8 @@ def lakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
             if name == "mochi":
                 Path("export.json").write_text(json.dumps(LEADS), encoding="utf-8")
                 ok(invoke("collect", "--source", "mochi", "export.json", "--no-enrich"))
+                ok(invoke("scripts"))
+                ok(invoke("personas"))
             built[name] = home
         yield built
 
@@ -105,11 +110,15 @@ def test_png_writes_the_numbered_set_at_1600x900(staged, tmp_path):
 def test_a_chart_for_an_empty_report_is_skipped_with_a_note(sample, tmp_path):
     result = export(tmp_path / "charts", "--format", "png")
     written = sorted(p.stem for p in (tmp_path / "charts").iterdir())
-    assert written == [n for n in NAMES if n != "08_stage_funnel"]
+    assert written == [
+        n for n in NAMES if n not in ("08_stage_funnel", "11_scripts", "12_personas")
+    ]
     stderr = " ".join(result.stderr.split())
     assert "08_stage_funnel skipped: funnel has no rows" in stderr
     assert "stages come from --source mochi" in stderr
-    assert "8 file(s) written" in stderr
+    assert "scripts: skipped — report scripts needs scripts" in stderr  # not built here
+    assert "analytics personas" in stderr
+    assert "9 file(s) written" in stderr
 
 
 def test_svg_is_valid_and_titles_say_period_zone_and_filters(staged, tmp_path):

@@ -59,6 +59,9 @@ REPORTS: dict[str, dict[str, Any]] = {
     "retention": {},
     "funnel": {},
     "leaderboard": {"sort": "conversations", "limit": 10},
+    "objections": {},
+    "scripts": {"sort": "uses", "limit": 10},
+    "personas": {},
 }
 """Every report the charts draw from, with its options beyond the shared ones."""
 
@@ -458,6 +461,82 @@ def _leaderboard(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     _period_axis(right, periods, ctx)
 
 
+def _objections(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    totals: dict[str, float] = defaultdict(float)
+    for r in result.rows:
+        totals[str(r["objection"])] += r.get("conversations") or 0
+    top = sorted(totals, key=lambda v: (-totals[v], v))[:7]
+    left, right = fig.subplots(1, 2)
+    left.barh(range(len(top)), [totals[v] for v in top], color=OKABE_ITO[3])
+    left.set_yticks(range(len(top)), top)
+    left.invert_yaxis()
+    left.set_xlabel("conversations raising it (count, all periods)")
+    left.set_ylabel("objection (ranked by conversations)")
+    left.set_title("how often each objection is raised")
+    periods = _periods(result.rows)
+    per_period: dict[str, float] = defaultdict(float)
+    per_class: dict[tuple[str, str], float] = defaultdict(float)
+    for r in result.rows:  # summed over orgs or setters, so any --by draws the whole mix
+        per_period[str(r["period"])] += r.get("conversations") or 0
+        per_class[(str(r["period"]), str(r["objection"]))] += r.get("conversations") or 0
+    for objection in top[:5]:
+        shares = [
+            100 * per_class[(p, objection)] / per_period[p] if per_period[p] else float("nan")
+            for p in periods
+        ]
+        right.plot(range(len(periods)), shares, "o-", label=objection)
+    right.set_ylabel("share of the period's objections (%, 0: none of it)")
+    right.set_title("objection mix over time (top 5)")
+    right.legend(loc="upper left", fontsize=9)
+    _period_axis(right, periods, ctx)
+
+
+def _scripts(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    rows = result.rows
+    names = [f"{r.get('rank')}. {r.get('name')} ({r.get('position')})" for r in rows]
+    ys = range(len(rows))
+    left, right = fig.subplots(1, 2, sharey=True)
+    left.barh(ys, [r.get("uses") or 0 for r in rows], color=OKABE_ITO[0])
+    left.set_yticks(ys, names)
+    left.invert_yaxis()
+    left.set_xlabel("messages sent (count)")
+    left.set_ylabel("script (ranked by uses)")
+    left.set_title("the most used scripts")
+    right.barh(ys, [_nan(r.get("reply_rate_pct")) for r in rows], color=OKABE_ITO[2])
+    right.set_xlim(0, 100)
+    right.set_xlabel("lead answered within 24 h (% of messages)")
+    right.set_title("reply rate")
+
+
+def _personas(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    rows = result.rows
+    names = [f"{r['persona_id']}. {r.get('name')}" for r in rows]
+    ys = range(len(rows))
+    left, right = fig.subplots(1, 2, sharey=True)
+    left.barh(ys, [r.get("customers") or 0 for r in rows], color=OKABE_ITO[4])
+    left.set_yticks(ys, names)
+    left.invert_yaxis()
+    for y, r in enumerate(rows):
+        left.text(r.get("customers") or 0, y, f"  {r.get('share_pct') or 0:.1f}%", va="center")
+    left.set_xlabel("customers (count)")
+    left.set_ylabel("persona (largest first)")
+    first = rows[0] if rows else {}
+    left.set_title(
+        f"k {first.get('k')} · silhouette {_nan(first.get('silhouette')):.2f} · "
+        f"{first.get('method')} on {first.get('device')}"
+    )
+    sentiment = [_nan(r.get("sentiment")) for r in rows]
+    right.barh(
+        ys,
+        sentiment,
+        color=[SENTIMENT_COLOURS["negative" if v < 0 else "positive"] for v in sentiment],
+    )
+    right.axvline(0, color="#555555", linewidth=1)
+    right.set_xlim(-1, 1)
+    right.set_xlabel("mean labeled sentiment (-1 to 1; blank: no labels)")
+    right.set_title("sentiment")
+
+
 CHARTS: tuple[Chart, ...] = (
     Chart("01_conversations", "overview", "Conversations per period", _conversations, ("funnel",)),
     Chart("02_response_times", "overview", "First response and response time", _response_times),
@@ -468,6 +547,9 @@ CHARTS: tuple[Chart, ...] = (
     Chart("07_retention", "retention", "Customer retention", _retention),
     Chart("08_stage_funnel", "funnel", "Lead stage funnel", _funnel),
     Chart("09_leaderboard", "leaderboard", "Organisation leaderboard", _leaderboard),
+    Chart("10_objections", "objections", "Sales objections", _objections),
+    Chart("11_scripts", "scripts", "Setters' scripts", _scripts),
+    Chart("12_personas", "personas", "Customer personas", _personas),
 )
 """The numbered set, in file order."""
 
