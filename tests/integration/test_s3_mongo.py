@@ -246,3 +246,34 @@ def test_s3_answering_500s_then_recovering(s3, moto_server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{moto_server.port}")
     conv = lake_tables(s3)["conversations"]
     assert conv.height == 1312 and conv["conversation_id"].n_unique() == 1312
+
+
+def test_personas_on_s3_go_to_user_analytics_and_stay_through_a_collect(s3, mongo_uri):
+    collect = ["collect", "--lake", s3, "--mongodb-uri", mongo_uri, "--no-enrich"]
+    assert invoke(*collect).exit_code == 0
+    built = invoke("personas", "--k", "4", "--lake", s3, "--mongodb-uri", mongo_uri)
+    assert built.exit_code == 0, built.output
+    assert "MongoDB user_analytics" in " ".join(built.stderr.split())
+    table = open_lake(s3, os.environ["AWS_ENDPOINT_URL"]).read_table("personas")
+    want = dict(table.select("customer_id", "persona_id").iter_rows())
+    with_persona = {
+        u["user_id"]: u["persona"]["persona_id"]
+        for u in docs(mongo_uri, "user_analytics")
+        if u["kind"] == "customer" and "persona" in u
+    }
+    assert with_persona == want and len(want) > 100
+    # a collect recomputes the customers' aggregates: their persona stays
+    assert invoke(*collect, "--full-refresh").exit_code == 0
+    users = [u for u in docs(mongo_uri, "user_analytics") if u["kind"] == "customer"]
+    assert {u["user_id"]: u["persona"]["persona_id"] for u in users if "persona" in u} == want
+    assert all(u["conversations"] >= 1 for u in users)
+    # a build over fewer customers leaves no persona of the older build behind
+    args = ["--start-date", "2017-11-01", "--k", "3", "--lake", s3, "--mongodb-uri", mongo_uri]
+    assert invoke("personas", *args).exit_code == 0
+    newer = open_lake(s3, os.environ["AWS_ENDPOINT_URL"]).read_table("personas")
+    kept = {
+        u["user_id"]
+        for u in docs(mongo_uri, "user_analytics")
+        if u["kind"] == "customer" and "persona" in u
+    }
+    assert kept == set(newer["customer_id"]) and len(kept) < len(want)
