@@ -156,6 +156,28 @@ build's range: their persona (1..k by size, name, description, distinctive terms
 ``messages`` (theirs in the range) and the build's parameters (``k``, ``silhouette``, ``method``
 tfidf-svd or embeddings, ``model``, ``device`` cpu or cuda, ``random_state``, ``named_by``)."""
 
+TRANSLATION_SCHEMA: dict[str, pl.DataType] = {
+    "conversation_id": pl.String(),
+    "message_id": pl.String(),
+    "language": pl.String(),
+    "conversation_language": pl.String(),
+    "text_en": pl.String(),
+    "status": pl.String(),
+    "error": pl.String(),
+    "provider": pl.String(),
+    "model": pl.String(),
+    "detector": pl.String(),
+    "translated_at": TS,
+}
+"""``translations`` (DESIGN.md "translations"): one row per message of the conversations
+:mod:`analytics_framework.insights.translations` processed, partitioned like its conversation.
+``language`` is the message's detected ISO 639-1 code (NULL: too short or undetectable),
+``conversation_language`` the conversation's (the language of most of its customer's letters).
+``status``: ``translated`` (``text_en`` from ``provider``/``model`` at ``translated_at``),
+``english`` or ``undetected`` (nothing to translate; ``text_en`` NULL), ``pending`` (not English,
+no LLM provider was used), ``failed`` (the provider failed; ``error`` says why; an earlier
+translation, if any, is kept). ``detector`` names the language detector and its mode."""
+
 STAGE_CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),
     "source": pl.String(),

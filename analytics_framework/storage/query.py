@@ -33,6 +33,7 @@ from analytics_framework.model import (
     LABEL_SCHEMA,
     REPLY_SCHEMA,
     STAGE_CHANGE_SCHEMA,
+    TRANSLATION_SCHEMA,
 )
 from analytics_framework.storage.lake import Lake
 
@@ -47,6 +48,7 @@ TABLES = (
     "replies",
     "scripts",
     "personas",
+    "translations",
 )
 
 
@@ -195,7 +197,11 @@ def connect(
     if "labels" not in present:  # reports join labels; an unlabeled lake has none yet
         empty = pl.DataFrame(schema={**LABEL_SCHEMA, **partition_cols})
         con.register("labels", empty.to_arrow())
-    for table, schema in (("stage_changes", STAGE_CHANGE_SCHEMA), ("replies", REPLY_SCHEMA)):
+    for table, schema in (
+        ("stage_changes", STAGE_CHANGE_SCHEMA),
+        ("replies", REPLY_SCHEMA),
+        ("translations", TRANSLATION_SCHEMA),
+    ):
         if table not in present:  # only Mochi has stages; lakes before replies have none
             empty = pl.DataFrame(schema={**schema, **partition_cols})
             con.register(table, empty.to_arrow())
