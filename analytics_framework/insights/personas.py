@@ -68,7 +68,7 @@ QUOTE_MAX_CHARS = 300
 """A customer's quote (their longest message) is cut here."""
 SVD_COMPONENTS = 100
 """Dimensions of the offline vectors (fewer when there are fewer customers or terms)."""
-SILHOUETTE_SAMPLE = 5000
+SILHOUETTE_SAMPLE = 3000
 """The silhouette is computed on a seeded sample of this many customers at most."""
 TERMS = 6
 """Terms kept per persona (its description); the first three name it offline."""
