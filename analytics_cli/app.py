@@ -71,6 +71,7 @@ from analytics_cli.options import (
 )
 from analytics_cli.personas_cmd import personas
 from analytics_cli.signals import ABORT_NOTICE, graceful_stop
+from analytics_cli.translate_cmd import EnrichUseTranslationsOpt, translate
 from analytics_framework import jobs
 from analytics_framework.dates import check_range, parse_day
 from analytics_framework.enrich import make_labeler
@@ -210,12 +211,20 @@ def _enrich(
     force: bool,
     wait: float,
     mongo: bool,
+    use_translations: bool = False,
 ) -> EnrichSummary:
     """Label what needs labels, with progress, and print the summary."""
     labeler_name = make_labeler(settings).name
     with render.enrich_progress(err, labeler_name) as on_partition:
         summary = jobs.enrich_job(
-            settings, start, end, force=force, wait_s=wait, mongo=mongo, on_partition=on_partition
+            settings,
+            start,
+            end,
+            force=force,
+            wait_s=wait,
+            mongo=mongo,
+            on_partition=on_partition,
+            use_translations=use_translations,
         )
     render.enrich_summary(out, summary)
     return summary
@@ -504,10 +513,12 @@ def enrich_cmd(
     wait: EnrichWaitOpt = 0.0,
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
+    use_translations: EnrichUseTranslationsOpt = False,
 ) -> None:
     """Label the lake's conversations that have no current label.
 
-    Failed labels are retried; --force-reprocess labels everything again.
+    Failed labels are retried; --force-reprocess labels everything again; --use-translations
+    labels the English text of translated messages (analytics translate).
 
     \b
     Example:
@@ -521,7 +532,15 @@ def enrich_cmd(
         mongodb_uri=mongodb_uri,
     )
     start, end = _days(start_date, end_date)
-    _enrich(settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb)
+    _enrich(
+        settings,
+        start,
+        end,
+        force=force_reprocess,
+        wait=wait,
+        mongo=not no_mongodb,
+        use_translations=use_translations,
+    )
 
 
 @app.command()
@@ -740,6 +759,7 @@ app.command()(guarded(digest))
 app.command()(guarded(objections))
 app.command()(guarded(scripts))
 app.command()(guarded(personas))
+app.command()(guarded(translate))
 
 
 def main() -> None:

@@ -211,11 +211,14 @@ def enrich_job(
     wait_s: float = 0.0,
     mongo: bool = True,
     on_partition: Callable[[Partition, int], None] | None = None,
+    use_translations: bool = False,
 ) -> EnrichSummary:
     """Label what needs labels in the settings' lake, under the lake's labeling lock.
 
     The lock is ``state/<lake>/enrich.json.lock`` (one labeling run per lake); the label cache
     is ``state/label_cache.sqlite3``, shared by every lake since it is keyed by content.
+    ``use_translations``: labelers read the English text of translated messages
+    (:func:`~analytics_framework.enrich.stage.enrich`).
 
     Raises:
         LakeError: the lake has no conversations (checked before anything is created).
@@ -247,6 +250,7 @@ def enrich_job(
                 prices=settings.llm_prices,
                 on_partition=on_partition,
                 sink=sink,
+                use_translations=use_translations,
             )
         finally:
             cache.close()

@@ -18,10 +18,17 @@ provider, model, prompt_version, input_hash, input_tokens, output_tokens (the re
 shared evenly by its conversations), labeled_at, status (``labeled``/``failed``), error,
 message_count, config_hash. Rows kept from a file written before a column existed (confidence
 before prompt version v2) get it as null.
+
+``use_translations`` (``analytics enrich --use-translations``): labelers read each message's
+``text_en`` from the lake's ``translations`` table (``analytics translate``) where it has one,
+the original text elsewhere. Labels made so have their own ``config_hash``
+(:func:`translated_config`), so switching it on or off relabels, and a conversation translated
+after its label was made is labeled again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,11 +75,13 @@ def pending_partitions(
     start: date | None = None,
     end: date | None = None,
     force: bool = False,
+    use_translations: bool = False,
 ) -> list[Partition]:
     """Return the day partitions holding conversations that need labels, sorted.
 
     ``start``/``end`` bound the partition days (half-open). With ``force``, every partition in
-    range.
+    range. With ``use_translations``, also those whose label is older than the conversation's
+    newest translation.
     """
     if not lake.exists("conversations"):
         return []
@@ -84,6 +93,12 @@ def pending_partitions(
             "(l.conversation_id IS NULL OR l.status <> 'labeled' OR l.config_hash <> $hash "
             "OR l.message_count <> c.message_count)"
         )
+        if use_translations and lake.exists("translations"):
+            join += (
+                " LEFT JOIN (SELECT conversation_id, max(translated_at) AS translated_at "
+                "FROM translations GROUP BY 1) t USING (conversation_id)"
+            )
+            where[-1] = f"({where[-1]} OR t.translated_at > l.labeled_at)"
     sql = (
         f"SELECT DISTINCT c.year, c.month, c.day FROM conversations c {join} "
         f"WHERE {' AND '.join(where)} ORDER BY 1, 2, 3"
@@ -115,6 +130,7 @@ def enrich(
     prices: dict[str, tuple[float, float]] | None = None,
     on_partition: Callable[[Partition, int], None] | None = None,
     sink: Any = None,
+    use_translations: bool = False,
 ) -> EnrichSummary:
     """Label every conversation in ``[start, end)`` that needs it; see the module docstring.
 
@@ -131,6 +147,7 @@ def enrich(
         prices: USD per million (input, output) tokens by model.
         on_partition: called with each partition done and its labels written.
         sink: a :class:`~analytics_framework.storage.mongo.MongoSink` also given the new labels.
+        use_translations: labelers read ``text_en`` where the ``translations`` table has it.
 
     Returns:
         The :class:`EnrichSummary`.
@@ -142,16 +159,24 @@ def enrich(
     t0 = time.perf_counter()
     summary = EnrichSummary(provider=labeler.name, model=labeler.model)
     config = labeler.config_hash
+    if use_translations:
+        config = translated_config(config)
     # Partitions are gathered until about ``batch_size`` conversations need labels, then
     # labeled in one go (so the workers stay busy across small days), then each is written.
     group: list[Chunk] = []
     rows: dict[Partition, list[dict]] = {}
     waiting = 0
-    for part in pending_partitions(lake, config, start, end, force):
+    for part in pending_partitions(lake, config, start, end, force, use_translations):
         conv = lake.read_partition("conversations", part)
         msgs = lake.read_partition("messages", part)
         if conv is None or msgs is None:
             continue
+        translated = None
+        if use_translations:
+            from analytics_framework.insights.translations import with_english
+
+            translated = lake.read_partition("translations", part)
+            msgs = with_english(msgs, translated)
         old = lake.read_partition("labels", part)
         need = conv.select("conversation_id", "message_count")
         if old is not None and old.height and not force:
@@ -159,6 +184,10 @@ def enrich(
                 (pl.col("status") == "labeled") & (pl.col("config_hash") == config)
             ).select("conversation_id", "message_count")
             need = need.join(current, on=["conversation_id", "message_count"], how="anti")
+            if translated is not None and translated.height:
+                need = pl.concat([need, _translated_since(conv, old, translated)]).unique(
+                    maintain_order=True
+                )
         ids = need["conversation_id"]
         for i in range(0, max(len(ids), 1), batch_size):
             chunk = ids[i : i + batch_size]
@@ -169,11 +198,33 @@ def enrich(
             waiting += len(requests)
             if waiting >= batch_size:
                 _label_group(
-                    lake, labeler, group, rows, cache, workers, force, summary, on_partition, sink
+                    lake,
+                    labeler,
+                    group,
+                    rows,
+                    cache,
+                    workers,
+                    force,
+                    summary,
+                    on_partition,
+                    sink,
+                    config_hash=config,
                 )
                 group, waiting = [], 0
     if group:
-        _label_group(lake, labeler, group, rows, cache, workers, force, summary, on_partition, sink)
+        _label_group(
+            lake,
+            labeler,
+            group,
+            rows,
+            cache,
+            workers,
+            force,
+            summary,
+            on_partition,
+            sink,
+            config_hash=config,
+        )
     summary.seconds = time.perf_counter() - t0
     summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
     return summary
@@ -201,6 +252,7 @@ def _label_group(
     summary: EnrichSummary,
     on_partition: Callable[[Partition, int], None] | None,
     sink: Any = None,
+    config_hash: str | None = None,
 ) -> None:
     """Label the requests of several partition chunks at once, then upsert each partition.
 
@@ -212,7 +264,7 @@ def _label_group(
         requests, cache=cache, workers=workers, force=force, stats=summary.stats
     )
     now = datetime.now(UTC)
-    config = labeler.config_hash
+    config = config_hash or labeler.config_hash
     for chunk in group:
         part, conv, old = chunk.part, chunk.conv, chunk.old
         rows = pending.setdefault(part, [])
@@ -268,6 +320,24 @@ def _label_group(
         summary.partitions.append(str(part))
         if on_partition:
             on_partition(part, len(rows))
+
+
+def translated_config(config_hash: str) -> str:
+    """Return the ``config_hash`` of labels made from translated text (``use_translations``)."""
+    return hashlib.sha256(f"{config_hash}|text_en".encode()).hexdigest()[:16]
+
+
+def _translated_since(
+    conv: pl.DataFrame, old: pl.DataFrame, translated: pl.DataFrame
+) -> pl.DataFrame:
+    """Return ``conversation_id, message_count`` of conversations translated after labeling."""
+    newest = translated.group_by("conversation_id").agg(pl.col("translated_at").max())
+    later = newest.join(old.select("conversation_id", "labeled_at"), on="conversation_id").filter(
+        pl.col("translated_at") > pl.col("labeled_at")
+    )
+    return conv.select("conversation_id", "message_count").join(
+        later, on="conversation_id", how="semi"
+    )
 
 
 def estimate_cost(

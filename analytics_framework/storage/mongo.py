@@ -14,7 +14,13 @@ Collections (database ``MONGODB_DATABASE``, default ``conversation_analytics``):
   range + filters;
 - ``user_analytics``: per customer and per agent aggregates, ``_id`` = ``customer:<id>`` /
   ``agent:<id>``, recomputed from the lake for the people a run touched; a customer's
-  ``persona`` is set by ``analytics personas`` (the last build's).
+  ``persona`` is set by ``analytics personas`` (the last build's);
+- ``conversation_translations``: one document per conversation ``analytics translate``
+  processed, ``_id`` = conversation_id: its ``language`` (detected, ISO 639-1, null when
+  undetectable), ``status`` (``translated`` when every message is, else ``failed``, ``pending``
+  (not translated: offline), ``english`` or ``undetected``), ``provider``, ``model``,
+  ``detector``, ``translated_at``, and ``messages``: ``[{message_id, language, text_en,
+  status}]`` in message order (``text_en`` null where nothing was translated).
 
 Writes are unordered bulk ``UpdateOne``/``ReplaceOne`` upserts in chunks, so re-running a batch
 rewrites the same documents and never duplicates one. Any MongoDB failure raises
@@ -132,6 +138,7 @@ class MongoSink:
                 [("report", ASCENDING), ("period", ASCENDING), ("start_date", ASCENDING)]
             ],
             "user_analytics": [[("kind", ASCENDING), ("user_id", ASCENDING)]],
+            "conversation_translations": [[("language", ASCENDING), ("status", ASCENDING)]],
         }
         try:
             for name, indexes in specs.items():
@@ -297,6 +304,38 @@ class MongoSink:
         except PyMongoError as exc:
             raise self._fail(exc, "removing older personas") from None
         return done
+
+    def write_translations(self, rows: pl.DataFrame) -> int:
+        """Replace the ``conversation_translations`` document of each conversation in ``rows``.
+
+        ``rows`` are ``translations`` rows (:data:`~analytics_framework.model.
+        TRANSLATION_SCHEMA`) holding every message of their conversations, in time order.
+        Returns the documents written.
+        """
+        docs = []
+        for (cid,), part in rows.group_by("conversation_id", maintain_order=True):
+            statuses = set(part["status"].to_list())
+            if statuses == {"translated"}:
+                status = "translated"
+            else:
+                status = next(
+                    (s for s in ("failed", "pending", "english", "undetected") if s in statuses),
+                    "undetected",
+                )
+            done = part.filter(pl.col("translated_at").is_not_null())
+            first = part.row(0, named=True)
+            doc = {
+                "conversation_id": cid,
+                "language": first["conversation_language"],
+                "status": status,
+                "provider": part["provider"].drop_nulls().first(),
+                "model": part["model"].drop_nulls().first(),
+                "detector": first["detector"],
+                "translated_at": done["translated_at"].max() if done.height else None,
+                "messages": part.select("message_id", "language", "text_en", "status").to_dicts(),
+            }
+            docs.append(ReplaceOne({"_id": cid}, doc, upsert=True))
+        return self._bulk("conversation_translations", docs, "writing translations")
 
     def close(self) -> None:
         """Close the client."""
