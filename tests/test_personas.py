@@ -241,3 +241,41 @@ def test_without_cuml_the_gpu_path_falls_back_to_the_cpu(caplog):
         fallback = personas_mod.kmeans(vectors, 2, "cuda")  # asked for, not available
     assert np.array_equal(cpu[0], fallback[0])
     assert "running it on the CPU" in caplog.text
+
+
+def test_use_translations_reads_the_english_text(lake):
+    from analytics_framework.model import TRANSLATION_SCHEMA
+    from analytics_framework.storage.lake import Partition
+
+    target = Lake(str(lake))
+    messages = target.read_table("messages").filter(
+        (pl.col("sender_id") == "c000") & (pl.col("role") == "customer")
+    )
+    rows = [
+        {
+            "conversation_id": cid,
+            "message_id": mid,
+            "language": "es",
+            "conversation_language": "es",
+            "text_en": f"[en] {text}",
+            "status": "translated",
+        }
+        for cid, mid, text in messages.select("conversation_id", "message_id", "text").iter_rows()
+    ]
+    frame = pl.DataFrame(rows).with_columns(
+        *(pl.lit(None).cast(t).alias(c) for c, t in TRANSLATION_SCHEMA.items() if c not in rows[0])
+    )
+    target.write_partition(
+        "translations", Partition(2024, 5, 6), frame.select(list(TRANSLATION_SCHEMA))
+    )
+    try:
+        result, _ = personas(lake, "--k", "3", "--use-translations")
+        assert result.exit_code == 0, result.output
+        quotes = dict(target.read_table("personas").select("customer_id", "quote").iter_rows())
+        assert quotes["c000"].startswith("[en] ")
+        assert not any(q.startswith("[en]") for c, q in quotes.items() if c != "c000")
+        personas(lake, "--k", "3")
+        quotes = dict(target.read_table("personas").select("customer_id", "quote").iter_rows())
+        assert not quotes["c000"].startswith("[en] ")  # the original without the flag
+    finally:
+        target.delete(target.path("translations"))

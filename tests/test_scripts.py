@@ -249,3 +249,43 @@ def test_an_llm_provider_names_the_scripts_sent_twice_or_more(lake, tmp_path, mo
     monkeypatch.delenv("OPENAI_API_KEY")
     ok(runner.invoke(app, ["scripts", "--lake", str(lake)]))  # offline names again
     assert Lake(str(lake)).read_table("scripts")["named_by"].unique().to_list() == ["local"]
+
+
+def test_use_translations_clusters_the_english_text(tmp_path):
+    from analytics_framework.model import TRANSLATION_SCHEMA
+
+    spanish = [
+        msg("d4", 0, "agent", "s3", "Hola Luis, vi tu publicación! ¿Quieres una auditoría gratis?"),
+        msg("d4", 5, "customer", "lead-4", "sí", first_name="Luis"),
+    ]
+    pl.DataFrame(DMS + spanish, infer_schema_length=None).write_ndjson(tmp_path / "dms.jsonl")
+    home = tmp_path / "lake"
+    ok(
+        runner.invoke(
+            app,
+            ["collect", "--source", "files", str(tmp_path / "dms.jsonl"), "--lake", str(home)]
+            + ["--no-enrich"],
+        )
+    )
+    openers = lambda rows: sorted(r["uses"] for r in rows.values() if r["position"] == "opener")  # noqa: E731
+    assert openers(scripts(home)) == [1, 3]  # the Spanish opener is a script of its own
+    messages = Lake(str(home)).read_table("messages")
+    mid = messages.filter(pl.col("sender_id") == "s3")["message_id"][0]
+    row = {
+        "conversation_id": "files:d4",
+        "message_id": mid,
+        "language": "es",
+        "conversation_language": "es",
+        "text_en": OPENER.format("Luis", "z9"),
+        "status": "translated",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+    }
+    frame = pl.DataFrame([row]).with_columns(
+        *(pl.lit(None).cast(t).alias(c) for c, t in TRANSLATION_SCHEMA.items() if c not in row)
+    )
+    Lake(str(home)).write_partition(
+        "translations", Partition(2024, 3, 4), frame.select(list(TRANSLATION_SCHEMA))
+    )
+    assert openers(scripts(home, "--use-translations")) == [4]  # one opener, in English
+    assert openers(scripts(home)) == [1, 3]  # the original text without the flag
