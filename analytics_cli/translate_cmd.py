@@ -47,15 +47,15 @@ LanguagesOpt = Annotated[
         "--languages",
         metavar="CODES|all",
         help="Languages the detector tells apart: ISO 639-1 codes separated by commas, or all "
-        "(75: about 1 GiB of models and 3x slower)." + default_text("25 common languages"),
+        "(75: about 1.1 GiB of models, 4x slower)." + default_text("25 common languages"),
     ),
 ]
 LowAccuracyOpt = Annotated[
     bool,
     typer.Option(
         "--low-accuracy",
-        help="lingua's low-accuracy mode: about 4x faster and 7x smaller, but single words and "
-        "very short messages are often misread.",
+        help="lingua's low-accuracy mode: about 2.5x faster, models an eighth the size, but single "
+        "words and very short messages are often missed or misread.",
     ),
 ]
 TranslateForceOpt = Annotated[
@@ -189,7 +189,7 @@ def translate(
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
 ) -> None:
-    r"""Detect each message's language and translate non-English conversations into English.
+    """Detect each message's language and translate non-English conversations into English.
 
     Languages are detected offline (lingua) and stored in the lake's translations table,
     one row per message, with the conversation's language (that of most of its customer's

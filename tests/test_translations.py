@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -37,7 +38,13 @@ from analytics_framework.insights.translations import (
 )
 from analytics_framework.model import TRANSLATION_SCHEMA
 from analytics_framework.storage.lake import Lake, Partition
-from tests.integration.conftest import database_name, mongo_server, mongo_uri  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401 - fixtures
+    database_name,
+    mongo_server,
+    mongo_uri,
+    moto_server,
+    s3,
+)
 from tests.llm_server import FakeLLM
 
 runner = CliRunner()
@@ -454,3 +461,33 @@ def test_each_conversation_has_its_translations_document(llm, lake, mongo_uri): 
     with MongoClient(mongo_uri) as client:
         again = list(client[database_name()]["conversation_translations"].find())
     assert len(again) == 7  # replaced, never duplicated
+
+
+def test_scripts_cluster_the_english_text_with_use_translations(llm, lake):
+    translate_json(lake, "--provider", "openai")
+    ok("scripts", "--lake", str(lake), "--use-translations", "--format", "json")
+    built = Lake(str(lake)).read_table("scripts")
+    texts = dict(built.select("message_id", "script_text").iter_rows())
+    assert texts["files:es1-1"].startswith("en hola")  # "[en] ¡Hola! …", normalised
+    assert texts["files:en1-1"].startswith("sorry to hear that")  # English: unchanged
+
+
+# ---- an S3 lake ------------------------------------------------------------------------------
+
+
+def test_an_s3_lake_is_translated_the_same_way(llm, s3, moto_server):  # noqa: F811
+    ok("collect", "--source", "files", str(FIXTURE), "--lake", s3, "--no-enrich")
+    summary = translate_json(s3, "--provider", "openai")
+    assert by_language(summary) == BY_LANGUAGE
+    assert summary["totals"]["translated_conversations"] == 6
+    from analytics_framework.storage.s3 import open_lake
+
+    target = open_lake(s3, os.environ.get("AWS_ENDPOINT_URL"))
+    rows = target.read_table("translations")
+    assert rows.height == 31 and rows.filter(pl.col("status") == "translated").height == 26
+    messages = target.read_table("messages")
+    english = english_text(target, messages)
+    assert english.filter(pl.col("text").str.starts_with("[en] ")).height == 26
+    llm.requests.clear()
+    again = translate_json(s3, "--provider", "openai")
+    assert llm.requests == [] and again["run"]["partitions"] == 0

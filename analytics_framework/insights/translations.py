@@ -3,13 +3,19 @@
 **Detection** (offline, always): `lingua-language-detector`_ (its models ship in the wheel; no
 network). One detector is built per process (:func:`detector`) for :data:`DEFAULT_LANGUAGES`, 25
 widely used languages, in lingua's high-accuracy mode with a minimum relative distance of
-:data:`MIN_RELATIVE_DISTANCE`. Measured on 2 cores (BENCHMARKS.md "Translations"): over every
-language lingua knows (75) the models take about 1 GiB and detection runs at about 640 messages/s;
-over the 25 it takes about 370 MiB and runs at about 1,900 messages/s; lingua's low-accuracy mode
-(trigrams only, ``low_accuracy=True``, ``--low-accuracy``) runs at about 7,000 messages/s in
-about 50 MiB but gets single words wrong ("thanks" read as Turkish), which DMs are full of. So
-the default is the 25 languages, high accuracy; ``--languages all`` or a list of ISO 639-1 codes
-changes the set. Before detection, links, e-mail addresses, @handles and digits are removed;
+:data:`MIN_RELATIVE_DISTANCE`. Measured on 2 cores over 100,000 DM-length messages (39
+characters on average; BENCHMARKS.md "Translations", ``scripts/bench_languages.py``):
+
+- 25 languages, high accuracy (the default): about 5,600 messages/s; its models take about
+  400 MiB and 3 s to load on first use; the fixture's 31 messages all right;
+- every language lingua knows (75, ``--languages all``): about 1,300 messages/s, about 1.1 GiB,
+  9 s to load; no better on the fixture;
+- low-accuracy mode (trigrams only, ``--low-accuracy``): about 14,000 messages/s (25 languages)
+  in about 50 MiB, but single words go undetected or wrong ("thanks", "Grazie mille!"), and
+  DMs are full of them.
+
+So the default is the 25 languages, high accuracy; ``--languages`` takes another list of ISO
+639-1 codes. Before detection, links, e-mail addresses, @handles and digits are removed;
 a text with fewer than :data:`MIN_LETTERS` letters left, or one lingua cannot tell apart from
 another language by the minimum distance ("ok", "👍", "hola"), gets language NULL. Identical
 texts are detected once.
