@@ -36,6 +36,7 @@ NAMES = [
     "10_objections",
     "11_scripts",
     "12_personas",
+    "13_languages",
 ]
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -65,6 +66,7 @@ def lakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
                 ok(invoke("collect", "--source", "mochi", "export.json", "--no-enrich"))
                 ok(invoke("scripts"))
                 ok(invoke("personas"))
+                ok(invoke("translate"))
             built[name] = home
         yield built
 
@@ -110,15 +112,15 @@ def test_png_writes_the_numbered_set_at_1600x900(staged, tmp_path):
 def test_a_chart_for_an_empty_report_is_skipped_with_a_note(sample, tmp_path):
     result = export(tmp_path / "charts", "--format", "png")
     written = sorted(p.stem for p in (tmp_path / "charts").iterdir())
-    assert written == [
-        n for n in NAMES if n not in ("08_stage_funnel", "11_scripts", "12_personas")
-    ]
+    built = ("08_stage_funnel", "11_scripts", "12_personas", "13_languages")
+    assert written == [n for n in NAMES if n not in built]
     stderr = " ".join(result.stderr.split())
     assert "08_stage_funnel skipped: funnel has no rows" in stderr
     assert "stages come from --source mochi" in stderr
     assert "scripts: skipped — report scripts needs scripts" in stderr  # not built here
     assert "analytics personas" in stderr
     assert "9 file(s) written" in stderr
+    assert "analytics translate" in stderr
 
 
 def test_svg_is_valid_and_titles_say_period_zone_and_filters(staged, tmp_path):

@@ -491,3 +491,36 @@ def test_an_s3_lake_is_translated_the_same_way(llm, s3, moto_server):  # noqa: F
     llm.requests.clear()
     again = translate_json(s3, "--provider", "openai")
     assert llm.requests == [] and again["run"]["partitions"] == 0
+
+
+# ---- the languages report ----------------------------------------------------------------------
+
+
+def languages(lake: Path, *args: str) -> list[tuple]:
+    out = json.loads(ok("report", "languages", "--lake", str(lake), "--format", "json", *args))
+    keys = ("period", "language", "conversations", "share_pct", "messages", "translated")
+    return [
+        tuple(round(r[k], 2) if isinstance(r[k], float) else r[k] for k in keys) + (r["pending"],)
+        for r in out["rows"]
+    ]
+
+
+def test_the_languages_report_counts_conversations_per_language(llm, lake):
+    missing = invoke("report", "languages", "--lake", str(lake))
+    assert missing.exit_code != 0 and "analytics translate" in missing.output
+    translate_json(lake, "--provider", "local")  # offline: detected, six pending
+    assert languages(lake, "--period", "daily") == [
+        ("2024-03-04", "de", 1, 25.0, 4, 0, 1),
+        ("2024-03-04", "en", 1, 25.0, 5, 0, 0),
+        ("2024-03-04", "es", 1, 25.0, 5, 0, 1),
+        ("2024-03-04", "fr", 1, 25.0, 5, 0, 1),
+        ("2024-03-05", "es", 1, 33.33, 4, 0, 1),
+        ("2024-03-05", "it", 1, 33.33, 5, 0, 1),
+        ("2024-03-05", "pt", 1, 33.33, 3, 0, 1),
+    ]
+    translate_json(lake, "--provider", "openai")
+    monthly = languages(lake, "--period", "monthly")
+    assert monthly[0] == ("2024-03-01", "es", 2, 28.57, 9, 2, 0)
+    assert [r[1] for r in monthly] == ["es", "de", "en", "fr", "it", "pt"]
+    assert {r[1]: r[5] for r in monthly} == {"es": 2, "de": 1, "en": 0, "fr": 1, "it": 1, "pt": 1}
+    assert all(r[6] == 0 for r in monthly)  # nothing pending once translated

@@ -35,6 +35,7 @@ def test_zip_bundle_matches_the_reports_and_its_manifest(in_tmp):
     assert invoke("collect").exit_code == 0
     assert invoke("scripts").exit_code == 0  # the setters' scripts, which the bundle holds too
     assert invoke("personas").exit_code == 0  # and the personas
+    assert invoke("translate").exit_code == 0  # and the languages
     before = datetime.now(UTC).replace(microsecond=0)
     result = invoke("export", "--format", "zip", *SHARED, "--by", "org", "--output", "out")
     assert result.exit_code == 0, result.output

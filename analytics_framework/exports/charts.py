@@ -62,6 +62,7 @@ REPORTS: dict[str, dict[str, Any]] = {
     "objections": {},
     "scripts": {"sort": "uses", "limit": 10},
     "personas": {},
+    "languages": {},
 }
 """Every report the charts draw from, with its options beyond the shared ones."""
 
@@ -537,6 +538,35 @@ def _personas(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     right.set_title("sentiment")
 
 
+def _languages(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
+    conversations: dict[str, float] = defaultdict(float)
+    translated: dict[str, float] = defaultdict(float)
+    for r in result.rows:
+        name = str(r.get("language") or "undetected")
+        conversations[name] += r.get("conversations") or 0
+        translated[name] += r.get("translated") or 0
+    top = sorted(conversations, key=lambda v: (-conversations[v], v))[:12]
+    ax = fig.add_subplot()
+    ys = range(len(top))
+    ax.barh(ys, [conversations[v] for v in top], color=OKABE_ITO[4], label="conversations")
+    ax.barh(ys, [translated[v] for v in top], color=OKABE_ITO[0], label="translated to English")
+    ax.set_yticks(ys, top)
+    ax.invert_yaxis()
+    total = sum(conversations.values()) or 1
+    for y, v in enumerate(top):
+        ax.text(conversations[v], y, f"  {100 * conversations[v] / total:.1f}%", va="center")
+    counts = [conversations[v] for v in top if conversations[v] > 0]
+    if counts and max(counts) / min(counts) >= 100:  # one language dwarfs the others
+        ax.set_xscale("log")
+        ax.set_xlim(0.8, max(counts) * 3)
+        ax.set_xlabel("conversations (count, all periods; log scale)")
+    else:
+        ax.set_xlim(0, max(conversations.values()) * 1.2 or 1)
+        ax.set_xlabel("conversations (count, all periods)")
+    ax.set_ylabel("the customer's language (ISO 639-1, ranked)")
+    ax.legend(loc="lower right")
+
+
 CHARTS: tuple[Chart, ...] = (
     Chart("01_conversations", "overview", "Conversations per period", _conversations, ("funnel",)),
     Chart("02_response_times", "overview", "First response and response time", _response_times),
@@ -550,6 +580,7 @@ CHARTS: tuple[Chart, ...] = (
     Chart("10_objections", "objections", "Sales objections", _objections),
     Chart("11_scripts", "scripts", "Setters' scripts", _scripts),
     Chart("12_personas", "personas", "Customer personas", _personas),
+    Chart("13_languages", "languages", "Customer languages", _languages),
 )
 """The numbered set, in file order."""
 

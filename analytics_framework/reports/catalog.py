@@ -93,6 +93,7 @@ def _catalog() -> tuple[Report, ...]:
         engagement,
         funnel,
         intents,
+        languages,
         leaderboard,
         objections,
         personas,
@@ -111,6 +112,7 @@ def _catalog() -> tuple[Report, ...]:
         objections,
         scripts,
         personas,
+        languages,
     )
     return (OVERVIEW, TOPICS, *(m.REPORT for m in more if m.REPORT is not None))
 

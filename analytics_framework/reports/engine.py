@@ -350,6 +350,7 @@ def _rollup_ready(con: duckdb.DuckDBPyConnection, report: Report) -> bool:
 REQUIRES_FIX = {
     "scripts": "cluster the setters' messages first: analytics scripts",
     "personas": "group the customers first: analytics personas",
+    "translations": "detect the languages first: analytics translate",
     "labels": "label the lake first: analytics enrich (or collect without --no-enrich)",
     "stage_changes": "stages come from Mochi: analytics collect --source mochi",
 }
