@@ -166,6 +166,22 @@ def enrich(
     group: list[Chunk] = []
     rows: dict[Partition, list[dict]] = {}
     waiting = 0
+
+    def label_group(chunks: list[Chunk]) -> None:
+        _label_group(
+            lake,
+            labeler,
+            chunks,
+            rows,
+            cache,
+            workers,
+            force,
+            summary,
+            on_partition,
+            sink,
+            config_hash=config,
+        )
+
     for part in pending_partitions(lake, config, start, end, force, use_translations):
         conv = lake.read_partition("conversations", part)
         msgs = lake.read_partition("messages", part)
@@ -197,34 +213,10 @@ def enrich(
             group.append(Chunk(part, conv, old, requests, last=i + batch_size >= len(ids)))
             waiting += len(requests)
             if waiting >= batch_size:
-                _label_group(
-                    lake,
-                    labeler,
-                    group,
-                    rows,
-                    cache,
-                    workers,
-                    force,
-                    summary,
-                    on_partition,
-                    sink,
-                    config_hash=config,
-                )
+                label_group(group)
                 group, waiting = [], 0
     if group:
-        _label_group(
-            lake,
-            labeler,
-            group,
-            rows,
-            cache,
-            workers,
-            force,
-            summary,
-            on_partition,
-            sink,
-            config_hash=config,
-        )
+        label_group(group)
     summary.seconds = time.perf_counter() - t0
     summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
     return summary

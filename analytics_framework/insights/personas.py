@@ -43,17 +43,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import PERSONA_SCHEMA
 from analytics_framework.storage.lake import Lake, Partition
-from analytics_framework.storage.query import connect, day_filter, day_params
+from analytics_framework.storage.query import connect, day_filter, started_in
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +122,8 @@ def read_customers(
     """
     if not lake.exists("messages"):
         raise LakeError(f"the lake at {lake.uri} has no messages", "run analytics collect first")
-    lo, hi = day_range_utc(start, end, timezone)
     where = day_filter("conversations", "first", "last")
-    params: dict[str, Any] = {
-        "start": lo,
-        "end": hi,
-        "org": org,
-        **day_params("first", None if start is None else start - timedelta(days=1)),
-        **day_params("last", None if end is None else end + timedelta(days=1)),
-    }
+    params = started_in(start, end, org, timezone)
     sql = f"""
         SELECT c.customer_id, c.org_id, c.started_at, c.year, c.month, c.day,
                m.conversation_id, m.message_id, m.sent_at, m.text

@@ -32,12 +32,11 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 
-from analytics_framework.dates import day_range_utc
 from analytics_framework.enrich.base import ApiLabeler
 from analytics_framework.enrich.tasks import EXAMPLES_PER_CLUSTER, name_clusters
 from analytics_framework.errors import LakeError
@@ -50,7 +49,7 @@ from analytics_framework.insights.clustering import (
 )
 from analytics_framework.model import SCRIPT_SCHEMA
 from analytics_framework.storage.lake import Lake, Partition
-from analytics_framework.storage.query import connect, day_filter, day_params
+from analytics_framework.storage.query import connect, day_filter, started_in
 
 NAME_FIELDS = ("name", "first_name", "full_name", "sender_name", "username", "lead_name")
 """Keys of a customer message's ``attributes`` that hold the lead's name."""
@@ -142,15 +141,8 @@ def read_messages(
     year, month, day``, ordered as the metrics order them (time, customer before a reply at
     equal times, id).
     """
-    lo, hi = day_range_utc(start, end, timezone)
     where = day_filter("conversations", "first", "last")
-    params: dict[str, Any] = {
-        "start": lo,
-        "end": hi,
-        "org": org,
-        **day_params("first", None if start is None else start - timedelta(days=1)),
-        **day_params("last", None if end is None else end + timedelta(days=1)),
-    }
+    params = started_in(start, end, org, timezone)
     sql = f"""
         SELECT m.conversation_id, m.message_id, m.sent_at, m.role, m.sender_id, m.text,
                m.attributes, c.org_id, c.year, c.month, c.day

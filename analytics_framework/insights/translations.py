@@ -775,6 +775,20 @@ def translate_lake(
     detector(config)  # built (and its errors raised) before any partition is read
     group: list[_Work] = []
     waiting = 0
+
+    def finish(works: list[_Work]) -> None:
+        _finish(
+            lake,
+            labeler,
+            works,
+            summary,
+            cache=cache,
+            workers=workers,
+            force=force,
+            sink=sink,
+            on_partition=on_partition,
+        )
+
     parts = pending_partitions(
         lake,
         start=start,
@@ -795,30 +809,10 @@ def translate_lake(
         group.append(work)
         waiting += len(work.texts)
         if waiting >= batch_size or not translating:  # offline: nothing to wait for
-            _finish(
-                lake,
-                labeler,
-                group,
-                summary,
-                cache=cache,
-                workers=workers,
-                force=force,
-                sink=sink,
-                on_partition=on_partition,
-            )
+            finish(group)
             group, waiting = [], 0
     if group:
-        _finish(
-            lake,
-            labeler,
-            group,
-            summary,
-            cache=cache,
-            workers=workers,
-            force=force,
-            sink=sink,
-            on_partition=on_partition,
-        )
+        finish(group)
     summary.cost_usd = estimate_cost(summary.stats, labeler, prices or {})
     summary.languages = language_counts(lake, start, end, org)
     summary.seconds = time.perf_counter() - t0

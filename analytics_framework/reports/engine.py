@@ -46,7 +46,6 @@ import duckdb
 import orjson
 import polars as pl
 
-from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import METRIC_VERSION
 from analytics_framework.reports import business_hours
@@ -57,6 +56,7 @@ from analytics_framework.storage.query import (
     day_filter,
     day_params,
     define_local_time,
+    started_in,
 )
 
 log = logging.getLogger(__name__)
@@ -269,14 +269,9 @@ def run_report(
         business_hours="TRUE" if hours else "FALSE",
     )
     sql = report.sql().format(**fill)
-    t_start, t_end = day_range_utc(start, end, timezone)
     params = {
         "tz": timezone,
-        "start": t_start,
-        "end": t_end,
-        "org": org,
-        **day_params("first", None if start is None else start - timedelta(days=1)),
-        **day_params("last", None if end is None else end + timedelta(days=1)),
+        **started_in(start, end, org, timezone),
         **day_params("ahead", None if end is None else end + timedelta(days=report.lookahead_days)),
         **values,
     }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,28 @@ def day_params(name: str, day: date | None) -> dict[str, int | None]:
         f"{name}_y": day.year if day else None,
         f"{name}_m": day.month if day else None,
         f"{name}_d": day.day if day else None,
+    }
+
+
+def started_in(
+    start: date | None, end: date | None, org: str | None, timezone: str
+) -> dict[str, Any]:
+    """Return the parameters of "conversations started in [start, end) of org".
+
+    ``$start``/``$end`` are the local days' UTC instants (None: open) and ``$org`` the org (None:
+    all); ``first_*``/``last_*`` are :func:`day_params` for :func:`day_filter` ``("first",
+    "last")``, a day wider on each side, since a partition's day is the conversation's start in
+    the lake's own zone, not the reader's.
+    """
+    from analytics_framework.dates import day_range_utc
+
+    lo, hi = day_range_utc(start, end, timezone)
+    return {
+        "start": lo,
+        "end": hi,
+        "org": org,
+        **day_params("first", None if start is None else start - timedelta(days=1)),
+        **day_params("last", None if end is None else end + timedelta(days=1)),
     }
 
 
