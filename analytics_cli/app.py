@@ -230,6 +230,16 @@ def _enrich(
     return summary
 
 
+def check_format(fmt: str) -> None:
+    """Refuse an unknown ``--format`` (before a command that builds something starts).
+
+    Raises:
+        ConfigurationError: not one of :data:`FORMATS`.
+    """
+    if fmt not in FORMATS:
+        raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+
+
 def _report(
     settings: Settings,
     name: str,
@@ -243,8 +253,7 @@ def _report(
     options: dict[str, Any] | None = None,
 ) -> ReportResult:
     """Compute a report, print or write it, then store it in MongoDB when ``save`` is set."""
-    if fmt not in FORMATS:
-        raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    check_format(fmt)
     result = jobs.report_job(
         settings,
         name,

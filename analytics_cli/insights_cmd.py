@@ -125,7 +125,7 @@ def scripts(
     \b
       analytics scripts --start-date 2024-01-01 --sort reply_rate_pct --limit 10
     """
-    from analytics_cli.app import _days, _report, err
+    from analytics_cli.app import _days, _report, check_format, err
     from analytics_framework.enrich.base import LabelStats
     from analytics_framework.enrich.tasks import api_labeler, llm_cache
     from analytics_framework.errors import ConfigurationError
@@ -138,36 +138,41 @@ def scripts(
         raise ConfigurationError(f"unknown --sort {sort!r}", f"use one of: {', '.join(SORTS)}")
     if limit < 1:
         raise ConfigurationError(f"--limit {limit} shows nothing", "give 1 or more, e.g. 20")
+    check_format(fmt)
     settings = load_settings(
         lake_uri=lake, timezone=timezone, llm_provider=provider, llm_workers=workers
     )
     days = _days(start_date, end_date)
     target = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     labeler = api_labeler(settings)
-    namer, named_by, stats = None, "local", LabelStats()
+    namer, named_by, stats, cache = None, "local", LabelStats(), None
     if labeler is not None:
-        namer = llm_namer(
-            labeler, cache=llm_cache(settings), workers=settings.llm_workers, stats=stats
-        )
+        cache = llm_cache(settings)
+        namer = llm_namer(labeler, cache=cache, workers=settings.llm_workers, stats=stats)
         named_by = f"{labeler.name}:{labeler.model}"
-    result = build(
-        target,
-        start=days[0],
-        end=days[1],
-        org=org,
-        timezone=settings.timezone,
-        similarity=DEFAULT_SIMILARITY if similarity is None else similarity,
-        scorer=scorer,
-        namer=namer,
-        named_by=named_by,
-        use_translations=use_translations,
-    )
+    try:
+        result = build(
+            target,
+            start=days[0],
+            end=days[1],
+            org=org,
+            timezone=settings.timezone,
+            similarity=DEFAULT_SIMILARITY if similarity is None else similarity,
+            scorer=scorer,
+            namer=namer,
+            named_by=named_by,
+            use_translations=use_translations,
+        )
+    finally:
+        if cache is not None:
+            cache.close()
     store(target, result)
     naming = "named by their distinctive words"
     if labeler is not None:
+        kept = f", {stats.failures} kept their offline names" if stats.failures else ""
         naming = (
             f"named by {named_by} (requests {stats.calls}, cached {stats.cache_hits}, "
-            f"tokens {stats.input_tokens + stats.output_tokens:,})"
+            f"tokens {stats.input_tokens + stats.output_tokens:,}{kept})"
         )
     err.print(
         f"{result.messages:,} setter messages in {result.scripts:,} scripts "

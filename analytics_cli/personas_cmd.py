@@ -96,7 +96,7 @@ def personas(
     \b
       analytics personas --k auto --start-date 2024-01-01
     """
-    from analytics_cli.app import _days, _report, err
+    from analytics_cli.app import _days, _report, check_format, err
     from analytics_framework.enrich.base import LabelStats
     from analytics_framework.enrich.stage import estimate_cost
     from analytics_framework.enrich.tasks import api_labeler, llm_cache, name_clusters
@@ -105,6 +105,7 @@ def personas(
     from analytics_framework.storage.s3 import open_lake
 
     wanted = parse_k(k)
+    check_format(fmt)  # before the build replaces the stored one
     settings = load_settings(
         lake_uri=lake,
         timezone=timezone,
@@ -118,6 +119,7 @@ def personas(
     embed = namer = None
     embed_stats, name_stats = LabelStats(), LabelStats()
     named_by = "local"
+    cache = None
     if labeler is not None:
         cache = llm_cache(settings)
         model = embed_model or getattr(settings, f"{labeler.name}_embed_model")
@@ -142,19 +144,23 @@ def personas(
             "note: --embed-model is for a provider's embeddings; offline vectors are used",
             highlight=False,
         )
-    result = build(
-        target,
-        start=days[0],
-        end=days[1],
-        org=org,
-        timezone=settings.timezone,
-        k=wanted,
-        embed=embed,
-        namer=namer,
-        named_by=named_by,
-        device=device,
-        use_translations=use_translations,
-    )
+    try:
+        result = build(
+            target,
+            start=days[0],
+            end=days[1],
+            org=org,
+            timezone=settings.timezone,
+            k=wanted,
+            embed=embed,
+            namer=namer,
+            named_by=named_by,
+            device=device,
+            use_translations=use_translations,
+        )
+    finally:
+        if cache is not None:
+            cache.close()
     store(target, result)
     sink = open_mongo(settings, not no_mongodb)
     where = f"{settings.lake_uri}/personas"
@@ -176,10 +182,11 @@ def personas(
         name_cost = estimate_cost(name_stats, labeler, prices)
         if price is not None and name_cost is not None:
             cost = embed_stats.input_tokens * price[0] / 1_000_000 + name_cost
+        kept = f", {result.unnamed} kept their offline names" if result.unnamed else ""
         vectors = (
             f"{labeler.name} {result.model} (requests {embed_stats.calls}, cached "
             f"{embed_stats.cache_hits}, tokens {embed_stats.input_tokens:,}); names by "
-            f"{named_by} (tokens {name_stats.input_tokens + name_stats.output_tokens:,}); "
+            f"{named_by} (tokens {name_stats.input_tokens + name_stats.output_tokens:,}{kept}); "
             + ("cost unknown" if cost is None else f"cost ${cost:.4f}")
         )
     skipped = f", {result.skipped} without words left out" if result.skipped else ""

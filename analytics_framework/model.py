@@ -146,6 +146,9 @@ PERSONA_SCHEMA: dict[str, pl.DataType] = {
     "device": pl.String(),
     "random_state": pl.Int64(),
     "named_by": pl.String(),
+    "range_start": TS,
+    "range_end": TS,
+    "range_org": pl.String(),
     "build_id": pl.String(),
     "built_at": TS,
 }
@@ -154,7 +157,9 @@ PERSONA_SCHEMA: dict[str, pl.DataType] = {
 build's range: their persona (1..k by size, name, description, distinctive terms), ``distance``
 (Euclidean, from their unit vector to the persona's centre), ``quote`` (their longest message),
 ``messages`` (theirs in the range) and the build's parameters (``k``, ``silhouette``, ``method``
-tfidf-svd or embeddings, ``model``, ``device`` cpu or cuda, ``random_state``, ``named_by``)."""
+tfidf-svd or embeddings, ``model``, ``device`` cpu or cuda, ``random_state``, ``named_by``: the
+provider and model that named the persona, or ``local``; ``range_start``/``range_end``: the UTC
+instants of the build's range, NULL when open; ``range_org``)."""
 
 TRANSLATION_SCHEMA: dict[str, pl.DataType] = {
     "conversation_id": pl.String(),

@@ -132,11 +132,22 @@ def test_bad_output_is_reasked_once_then_recorded_as_failure(llm, provider, bad)
     stats = LabelStats()
     out = labeler(provider).label(THREE, stats=stats)
     assert len(out.labels) == 3 and stats.reasks == 1 and llm.requests[1]["feedback"]
+    if bad == "malformed":
+        llm.script[:] = [bad, bad]
+        out = labeler(provider).label(THREE)
+        assert set(out.failures) == {"c0", "c1", "c2"} and not out.labels
+        assert all("not valid JSON" in why for why in out.failures.values())
+        return
+    # cut off twice: the batch is halved ([c0], [c1, c2]) and each half asked alone
+    llm.requests.clear()
     llm.script[:] = [bad, bad]
     out = labeler(provider).label(THREE)
-    assert set(out.failures) == {"c0", "c1", "c2"} and not out.labels
-    word = "not valid JSON" if bad == "malformed" else "truncated"
-    assert all(word in why for why in out.failures.values())
+    assert set(out.labels) == {"c0", "c1", "c2"} and not out.failures
+    assert [r["ids"] for r in llm.requests] == [["c0", "c1", "c2"]] * 2 + [["c0"], ["c1", "c2"]]
+    # one conversation cut off twice on its own is a failure
+    llm.script[:] = [bad, bad]
+    out = labeler(provider).label(THREE[:1])
+    assert set(out.failures) == {"c0"} and "truncated" in out.failures["c0"]
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])

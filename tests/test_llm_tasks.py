@@ -118,3 +118,19 @@ def test_embeddings_retry_a_500(llm):
     vectors = embed_texts(labeler("openai"), ["a text"], model="text-embedding-3-small")
     assert vectors.shape[0] == 1
     assert [r["behaviour"] for r in llm.requests] == ["500", "ok"]
+
+
+def test_a_rejected_embeddings_request_is_not_blamed_on_the_model(llm):
+    llm.script[:] = ["400"]
+    with pytest.raises(ConfigurationError) as exc:
+        embed_texts(labeler("openai"), ["hello"], model="text-embedding-3-small")
+    assert "rejected an embeddings request" in str(exc.value)
+    assert "EMBED_MODEL" not in exc.value.fix and "\n" not in str(exc.value)
+
+
+def test_identical_texts_are_embedded_once(llm):
+    texts = ["hi, I saw your ad"] * 250 + ["where is my parcel"]
+    vectors = embed_texts(labeler("openai"), texts, model="text-embedding-3-small", dimensions=16)
+    assert vectors.shape == (251, 16)
+    assert [r["texts"] for r in llm.requests] == [2]
+    assert np.array_equal(vectors[0], vectors[249]) and not np.array_equal(vectors[0], vectors[250])

@@ -192,14 +192,18 @@ def test_a_provider_embeds_and_names_them_with_cache(lake, monkeypatch):
         assert table["named_by"].unique().to_list() == ["openai:gpt-4o-mini"]
         # the fake server names a cluster "Name: " + the first words of its nearest quote
         assert all(r["name"].startswith("Name: ") for r in rows)
-        assert all(r["description"] == "8 examples seen" for r in rows)
+        # at most 8 distinct examples of the nearest customers' quotes are shown
+        for r in rows:
+            shown = int(r["description"].split()[0])
+            assert 1 <= shown <= 8
+            assert len(r["quotes"].split(" | ")) == min(3, shown)
         text = said(result)
         assert "vectors openai text-embedding-3-small (requests 1, cached 0" in text
         assert "cost $" in text
         calls = len(server.requests)
         again, rows2 = personas(lake, "--k", "3")
         assert rows2 == rows and len(server.requests) == calls  # all from the cache
-        assert "(requests 0, cached 24" in said(again)
+        assert "(requests 0, cached 23" in said(again)  # 23 distinct texts of 24 customers
         bad, _ = personas(lake, "--embed-model", "no-such-embedder")
         assert bad.exit_code != 0
         assert "'no-such-embedder'" in bad.output and "ANALYTICS_OPENAI_EMBED_MODEL" in bad.output
@@ -240,7 +244,69 @@ def test_without_cuml_the_gpu_path_falls_back_to_the_cpu(caplog):
     with caplog.at_level(logging.WARNING):
         fallback = personas_mod.kmeans(vectors, 2, "cuda")  # asked for, not available
     assert np.array_equal(cpu[0], fallback[0])
+    assert fallback[2] == "cpu"  # the device that ran, not the one asked for
     assert "running it on the CPU" in caplog.text
+
+
+def test_a_build_that_fell_back_from_the_gpu_says_cpu(lake, monkeypatch, caplog):
+    monkeypatch.setattr(personas_mod, "gpu_available", lambda: True)  # cuML "seen", not there
+    with caplog.at_level(logging.WARNING):
+        result = personas_mod.build(Lake(str(lake)), k=None)
+    assert result.device == "cpu" and set(result.rows["device"]) == {"cpu"}
+    assert caplog.text.count("running it on the CPU") == 1  # not once per k tried
+
+
+def test_a_tiny_persona_beside_a_big_one_is_scored(monkeypatch):
+    monkeypatch.setattr(personas_mod, "SILHOUETTE_SAMPLE", 100)
+    vectors = np.vstack([np.zeros((1000, 2)), np.ones((2, 2))]).astype(np.float32)
+    vectors += np.random.default_rng(1).normal(0, 0.01, size=vectors.shape).astype(np.float32)
+    labels = np.array([0] * 1000 + [1] * 2)
+    assert personas_mod.silhouette(vectors, labels) > 0.9  # the sample holds both
+
+
+def test_fewer_distinct_texts_than_personas_is_one_line(tmp_path):
+    rows = [
+        {
+            "conversation_id": f"c{i}",
+            "sent_at": f"2024-05-06T09:{i:02d}:00Z",
+            "role": "customer",
+            "sender_id": f"u{i}",
+            "text": ["hi, I saw your ad", "price please", "where is my parcel"][i % 3],
+            "org_id": "acme",
+        }
+        for i in range(12)
+    ]
+    pl.DataFrame(rows).write_ndjson(tmp_path / "x.jsonl")
+    home = tmp_path / "lake"
+    ok(
+        runner.invoke(
+            app,
+            ["collect", "--source", "files", str(tmp_path / "x.jsonl"), "--lake", str(home)]
+            + ["--no-enrich"],
+        )
+    )
+    result, _ = personas(home, "--k", "5")
+    assert result.exit_code != 0
+    assert "the customers in the range wrote only 3 distinct texts" in result.output
+    assert "--k 2 or less" in result.output and "Warning" not in result.output
+    result, rows = personas(home, "--k", "2")
+    assert result.exit_code == 0 and len(rows) == 2 and rows[0]["k"] == 2
+
+
+def test_the_report_repeats_the_build_over_its_own_range(lake):
+    result, printed = personas(lake, "--k", "3", "--start-date", "2024-05-07")
+    assert result.exit_code == 0, result.output
+    assert sum(r["customers"] for r in printed) == 16  # the customers of 05-07 and 05-08
+    again = runner.invoke(app, ["report", "personas", "--lake", str(lake), "--format", "json"])
+    assert json.loads(ok(again))["rows"] == printed
+    assert sum(r["conversations"] for r in printed) == 16
+
+
+def test_an_unknown_format_stops_before_the_build(lake):
+    before = Lake(str(lake)).read_table("personas")["build_id"][0]
+    result, _ = personas(lake, "--format", "xml")
+    assert result.exit_code != 0 and "unknown --format 'xml'" in result.output
+    assert Lake(str(lake)).read_table("personas")["build_id"][0] == before
 
 
 def test_use_translations_reads_the_english_text(lake):

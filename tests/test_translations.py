@@ -524,3 +524,19 @@ def test_the_languages_report_counts_conversations_per_language(llm, lake):
     assert [r[1] for r in monthly] == ["es", "de", "en", "fr", "it", "pt"]
     assert {r[1]: r[5] for r in monthly} == {"es": 2, "de": 1, "en": 0, "fr": 1, "it": 1, "pt": 1}
     assert all(r[6] == 0 for r in monthly)  # nothing pending once translated
+
+
+def test_english_is_always_among_the_languages_told_apart():
+    from analytics_framework.insights.translations import parse_languages
+
+    assert parse_languages("es,fr") == ("en", "es", "fr")
+
+
+def test_piece_ids_never_collide_with_a_conversation_id():
+    from analytics_framework.insights.translations import PIECE_CHARS, _pieces
+
+    long = [(f"m{i}", "x" * (PIECE_CHARS // 2 + 1), "es") for i in range(3)]
+    pieces, owner = _pieces({"a#0": [("z", "hola", "es")], "a": long})
+    assert sorted(owner.values()) == ["a", "a", "a", "a#0"]
+    assert [m for m, _, _ in pieces["a#0"]] == ["z"]
+    assert sum(len(p) for pid, p in pieces.items() if owner[pid] == "a") == 3

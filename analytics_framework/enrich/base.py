@@ -11,7 +11,7 @@ translates its SDK's errors into the classes below. Everything else is here:
   misses ids or holds invalid items keeps what is valid and asks once more for the rest;
 - **validation**: the reply must be JSON of the schema (:func:`label_schema`); truncated output
   (``finish_reason`` length / ``MAX_TOKENS``) or malformed JSON is re-asked once, with the error,
-  then recorded as a failure;
+  then recorded as a failure; a batch cut off twice is halved instead, each half asked alone;
 - **retry** (:mod:`analytics_framework.http.retry`, shared with API sources): exponential
   backoff with jitter on :class:`RetriableError` (429, 500,
   502, 503, 504, timeouts, connection errors). A server's ``Retry-After`` / Gemini ``retryDelay``
@@ -532,12 +532,16 @@ class Labeler(ABC):
 
 @dataclass
 class _BatchTask:
-    """One batch of :meth:`Labeler.run_batches`: validate, re-ask once, ask once for missing ids."""
+    """One batch of :meth:`Labeler.run_batches`: validate, re-ask once, ask once for missing ids.
+
+    A reply cut off at the output limit twice is not a failure of its items while there are
+    two or more: the batch is halved and each half asked on its own (down to one item).
+    """
 
     labeler: Labeler
     id_of: Callable[[Any], str]
     tokens_of: Callable[[Any], int]
-    send: Callable[[list[Any], str | None], Reply]
+    request: Callable[[list[Any], str | None], Reply]
     list_key: str
     validate: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, str]]
     stats: LabelStats
@@ -555,7 +559,7 @@ class _BatchTask:
             tokens = sum(self.tokens_of(r) for r in todo) + 500
             try:
                 reply = self.labeler.send(
-                    functools.partial(self.send, todo, feedback), tokens, stats
+                    functools.partial(self.request, todo, feedback), tokens, stats
                 )
             except ProviderRequestError as exc:
                 failures.update({iid: f"request rejected: {exc}" for iid in pending})
@@ -569,6 +573,14 @@ class _BatchTask:
             )
             items, problem = Labeler._parse(reply, self.list_key)
             if problem is not None:
+                if reasked and reply.truncated and len(pending) > 1:
+                    # cut off twice: the answers do not fit one reply, so halve the batch
+                    todo = list(pending.values())
+                    for half in (todo[: len(todo) // 2], todo[len(todo) // 2 :]):
+                        more, failed = self.run(half)
+                        values.update(more)
+                        failures.update(failed)
+                    break
                 if reasked:
                     failures.update({iid: problem for iid in pending})
                     break

@@ -320,6 +320,41 @@ def _unpack(value: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(value["f32"]), dtype=np.float32)
 
 
+def _embed_key(labeler: Labeler, model: str, dimensions: int, text: str) -> str:
+    """Return the cache key of one vector: provider, embeddings model, dimensions, text.
+
+    Not the labels model, which embeddings do not use.
+    """
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        f"embed|e1|{labeler.name}|{model}|{dimensions}|{digest}".encode()
+    ).hexdigest()
+
+
+MODEL_MISSING = ("http 404", "not found", "does not exist", "not_found")
+"""Words of a rejection that mean the model itself is unknown (Gemini NOT_FOUND, OpenAI 404)."""
+
+
+def _rejected(labeler: Labeler, model: str, exc: Exception) -> ConfigurationError:
+    """Return the one-line error for a rejected embeddings request: the model, or the request."""
+    text = str(exc)
+    if any(word in text.lower() for word in MODEL_MISSING):
+        setting = {
+            "gemini": "ANALYTICS_GEMINI_EMBED_MODEL",
+            "openai": "ANALYTICS_OPENAI_EMBED_MODEL",
+        }.get(labeler.name, "the embeddings model setting")
+        return ConfigurationError(
+            f"{labeler.name} has no embeddings model {model!r}: {text}",
+            f"set --embed-model or {setting} to a model that exists, e.g. "
+            f"{type(labeler).default_embed_model}",
+        )
+    return ConfigurationError(
+        f"{labeler.name} rejected an embeddings request to {model!r}: {text}",
+        "check the provider's limits for this model (input size, dimensions), or run with "
+        "--provider local for offline vectors",
+    )
+
+
 def embed_texts(
     labeler: ApiLabeler,
     texts: list[str],
@@ -332,47 +367,41 @@ def embed_texts(
 ) -> np.ndarray:
     """Return the L2-normalised embedding of each text: float32, shape (len(texts), dims).
 
-    Requests of :data:`EMBED_BATCH` texts go through the labeler's retries and rate limiter;
-    each vector is cached by (model, dimensions, text).
+    Each distinct text is embedded once; requests of :data:`EMBED_BATCH` texts go through the
+    labeler's retries and rate limiter; each vector is cached by (provider, model, dimensions,
+    text).
 
     Raises:
-        ConfigurationError: the provider rejected the model (it does not exist, or does not
-            embed) — the message names the model and the setting that chooses it.
+        ConfigurationError: the provider has no such model (the message names it and the
+            setting that chooses it), or rejected a request otherwise (400: the message quotes
+            the provider).
         TransientError: the provider kept failing after the retries.
         ProviderAuthError: the key was refused.
     """
     stats = stats if stats is not None else LabelStats()
-    keys = [
-        _key(labeler, f"embed:{model}:{dimensions}", "e1", hashlib.sha256(t.encode()).hexdigest())
-        for t in texts
-    ]
-    hits = cache.get_many(sorted(set(keys))) if cache is not None else {}
-    vectors: dict[int, np.ndarray] = {}
+    if not texts:
+        return np.zeros((0, dimensions), dtype=np.float32)
+    distinct = list(dict.fromkeys(texts))
+    keys = [_embed_key(labeler, model, dimensions, t) for t in distinct]
+    hits = cache.get_many(keys) if cache is not None else {}
+    vectors: dict[str, np.ndarray] = {}
     todo: list[int] = []
     for i, key in enumerate(keys):
         if key in hits:
-            vectors[i] = _unpack(hits[key])
+            vectors[distinct[i]] = _unpack(hits[key])
             stats.add(cache_hits=1)
         else:
             todo.append(i)
-    stats.add(conversations=len(texts), labeled=len(texts) - len(todo))
+    stats.add(conversations=len(distinct), labeled=len(distinct) - len(todo))
     batches = [todo[i : i + EMBED_BATCH] for i in range(0, len(todo), EMBED_BATCH)]
 
-    def one(batch: list[int]) -> list[tuple[int, np.ndarray]]:
-        part = [texts[i] for i in batch]
+    def one(batch: list[int]) -> list[tuple[str, np.ndarray]]:
+        part = [distinct[i] for i in batch]
         tokens = sum(estimate_tokens(t) for t in part)
         try:
             reply = labeler.send(lambda: labeler.embed(part, model, dimensions), tokens, stats)
         except ProviderRequestError as exc:
-            setting = {
-                "gemini": "ANALYTICS_GEMINI_EMBED_MODEL",
-                "openai": "ANALYTICS_OPENAI_EMBED_MODEL",
-            }.get(labeler.name, "the embeddings model setting")
-            raise ConfigurationError(
-                f"{labeler.name} refused the embeddings model {model!r}: {exc}",
-                f"set --embed-model or {setting} to a model that exists, e.g. "
-                f"{type(labeler).default_embed_model}",
-            ) from None
+            raise _rejected(labeler, model, exc) from None
         except RetriableError as exc:
             raise TransientError(f"embeddings failed after retries: {exc}") from None
         out = []
@@ -380,16 +409,14 @@ def embed_texts(
             arr = np.asarray(vec, dtype=np.float32)
             if cache is not None:
                 cache.put(keys[i], _pack(arr))
-            out.append((i, arr))
+            out.append((distinct[i], arr))
         stats.add(labeled=len(batch))
         return out
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="embed") as pool:
         for result in pool.map(one, batches):
             vectors.update(result)
-    if not texts:
-        return np.zeros((0, dimensions), dtype=np.float32)
-    matrix = np.vstack([vectors[i] for i in range(len(texts))]).astype(np.float32)
+    matrix = np.vstack([vectors[t] for t in texts]).astype(np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1, norms)
 

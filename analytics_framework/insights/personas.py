@@ -42,13 +42,15 @@ import importlib.util
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from analytics_framework.dates import day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.model import PERSONA_SCHEMA
 from analytics_framework.storage.lake import Lake, Partition
@@ -85,8 +87,10 @@ class PersonaBuild:
         scores: k → silhouette for every k tried (one entry unless ``--k auto``).
         method: ``tfidf-svd`` or ``embeddings``; ``model`` the embeddings model or the SVD size.
         device: ``cuda`` or ``cpu`` (where K-means ran).
-        skipped: customers left out because their messages hold no word.
-        seconds: wall time of vectors + clustering.
+        skipped: customers left out because their messages hold no word (offline: no term
+            left after stop words and rare-term pruning).
+        seconds: wall time of reading the lake, vectors and clustering (naming excluded).
+        unnamed: personas the provider's namer could not name (they keep their offline name).
     """
 
     rows: pl.DataFrame
@@ -99,7 +103,7 @@ class PersonaBuild:
     device: str
     skipped: int
     seconds: float
-    stats: dict[str, Any] = field(default_factory=dict)
+    unnamed: int = 0
 
 
 def read_customers(
@@ -221,10 +225,12 @@ def gpu_available() -> bool:
         return False
 
 
-def kmeans(vectors: np.ndarray, k: int, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Fit K-means (k clusters, 10 inits, :data:`RANDOM_STATE`); returns (labels, centres).
+def kmeans(vectors: np.ndarray, k: int, device: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Fit K-means (k clusters, 10 inits, :data:`RANDOM_STATE`).
 
-    ``device`` ``cuda`` uses cuML on the GPU; a cuML failure falls back to the CPU (logged).
+    Returns:
+        (labels, centres, the device that ran it): ``device`` ``cuda`` uses cuML on the GPU; a
+        cuML failure falls back to the CPU (logged) and says ``cpu``.
     """
     if device == "cuda":
         try:
@@ -235,30 +241,59 @@ def kmeans(vectors: np.ndarray, k: int, device: str) -> tuple[np.ndarray, np.nda
             model.fit(cupy.asarray(vectors))
             labels = cupy.asnumpy(cupy.asarray(model.labels_)).astype(np.int64)
             centres = cupy.asnumpy(cupy.asarray(model.cluster_centers_))
-            return labels, centres
+            return labels, centres, "cuda"
         except Exception as exc:  # noqa: BLE001 - the CPU path gives the same kind of answer
             log.warning("K-means on the GPU failed (%s); running it on the CPU", exc)
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=k, n_init=10, random_state=RANDOM_STATE)
-    labels = model.fit_predict(vectors)
-    return labels.astype(np.int64), model.cluster_centers_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate points: the distinct count is checked first
+        labels = model.fit_predict(vectors)
+    return labels.astype(np.int64), model.cluster_centers_, "cpu"
 
 
 def silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
-    """Return the silhouette score (−1…1) on a seeded sample of :data:`SILHOUETTE_SAMPLE`."""
+    """Return the silhouette score (−1…1), over at most :data:`SILHOUETTE_SAMPLE` customers.
+
+    Beyond that, each cluster gives its share of a seeded sample, and at least two members, so
+    a tiny cluster is never left out (scikit-learn refuses a sample holding one cluster).
+    """
     from sklearn.metrics import silhouette_score
 
-    if len(set(labels.tolist())) < 2:
+    present = np.unique(labels)
+    if len(present) < 2:
         return 0.0
-    size = min(len(vectors), SILHOUETTE_SAMPLE)
-    return float(
-        silhouette_score(
-            vectors,
-            labels,
-            sample_size=size if size < len(vectors) else None,
-            random_state=RANDOM_STATE,
-        )
+    n = len(vectors)
+    if n > SILHOUETTE_SAMPLE:
+        rng = np.random.default_rng(RANDOM_STATE)
+        picks = []
+        for c in present:
+            members = np.flatnonzero(labels == c)
+            take = min(len(members), max(2, round(SILHOUETTE_SAMPLE * len(members) / n)))
+            picks.append(rng.choice(members, size=take, replace=False))
+        keep = np.sort(np.concatenate(picks))
+        vectors, labels = vectors[keep], labels[keep]
+    return float(silhouette_score(vectors, labels))
+
+
+def _enough(n: int, k: int, what: str) -> None:
+    """Raise the one-line error for ``n`` customers (or distinct texts) and ``k`` personas.
+
+    K-means needs more points than clusters (the silhouette needs k ≤ n − 1). ``what`` has
+    a ``{n}`` for the count.
+
+    Raises:
+        LakeError: ``n`` ≤ ``k``, naming the k to give instead.
+    """
+    if n > k:
+        return
+    raise LakeError(
+        f"{what.format(n=n)}, too few for {k} personas",
+        f"give --k {n - 1} or less, or widen --start-date/--end-date or --org"
+        if n >= 3
+        else "widen --start-date/--end-date or --org: personas need at least 3 customers who "
+        "wrote different texts",
     )
 
 
@@ -336,32 +371,33 @@ def build(
     has_words = customers["text"].str.contains(r"[^\W\d_]{2,}")
     skipped = int((~has_words).sum())
     customers = customers.filter(has_words)
-    n = customers.height
     wanted = k if k is not None else min(AUTO_K)
-    if n <= wanted:
-        raise LakeError(
-            f"only {n} customers wrote in the range given, too few for {wanted} personas",
-            f"give --k {max(2, n - 1)} or less, or widen --start-date/--end-date or --org"
-            if n >= 3
-            else "widen --start-date/--end-date or --org: personas need at least 3 customers "
-            "who wrote",
-        )
+    _enough(customers.height, wanted, "only {n} customers wrote in the range given")
+    tfidf, terms = _tfidf(customers["text"].to_list())
+    if embed is None:  # no term left after stop words and pruning: a zero vector, left out
+        kept = np.asarray(tfidf.getnnz(axis=1)) > 0
+        skipped += int((~kept).sum())
+        customers, tfidf = customers.filter(pl.Series(kept)), tfidf[kept]
+    n = customers.height
+    _enough(n, wanted, "only {n} customers wrote in the range given")
     texts = customers["text"].to_list()
-    tfidf, terms = _tfidf(texts)
     if embed is None:
         vectors = offline_vectors(tfidf)
         method, model = "tfidf-svd", f"tfidf-svd-{vectors.shape[1]}"
     else:
         vectors = embed(texts)
         method, model = "embeddings", str(getattr(embed, "model", "embeddings"))
+    distinct = len(np.unique(vectors, axis=0))
+    _enough(distinct, wanted, "the customers in the range wrote only {n} distinct texts")
     used = "cuda" if device == "auto" and gpu_available() else "cpu"
-    log.info("K-means on %s (%s)", used, "cuML" if used == "cuda" else "scikit-learn")
-    candidates = [k] if k is not None else [c for c in AUTO_K if c < n]
+    candidates = [k] if k is not None else [c for c in AUTO_K if c < distinct]
     scores: dict[int, float] = {}
     fits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for c in candidates:
-        fits[c] = kmeans(vectors, c, used)
-        scores[c] = silhouette(vectors, fits[c][0])
+        labels, centres, used = kmeans(vectors, c, used)  # a GPU failure: the CPU from then on
+        fits[c] = labels, centres
+        scores[c] = silhouette(vectors, labels)
+    log.info("K-means ran on %s (%s)", used, "cuML" if used == "cuda" else "scikit-learn")
     best = max(candidates, key=lambda c: (round(scores[c], 6), -c))
     labels, centres = fits[best]
     seconds = time.perf_counter() - t0
@@ -388,22 +424,29 @@ def build(
                 "terms": words,
                 "customers": int(sizes[c]),
                 "cluster": c,
+                "named_by": "local",
             }
         )
+    unnamed = 0
     if namer is not None:
         quotes = customers["quote"].to_list()
         clusters = {}
         for p in personas:
             members = np.flatnonzero(labels == p["cluster"])
-            nearest = members[np.argsort(distance[members], kind="stable")][:8]
+            nearest = members[np.argsort(distance[members], kind="stable")]
+            examples = list(dict.fromkeys(quotes[i] for i in nearest[:64]))[:8]  # distinct
             clusters[str(p["persona_id"])] = {
-                "examples": [quotes[i] for i in nearest],
+                "examples": examples,
                 "terms": p["terms"],
                 "customers": p["customers"],
             }
-        for pid, named in namer(clusters).items():
+        named_now = namer(clusters)
+        for pid, named in named_now.items():
             p = personas[int(pid) - 1]
             p["name"], p["description"] = named["name"], named["description"]
+            p["named_by"] = named_by
+        unnamed = len(personas) - len(named_now)
+    lo, hi = day_range_utc(start, end, timezone)
     by_cluster = {p["cluster"]: p for p in personas}
     build_id = uuid.uuid4().hex[:12]
     score = scores[best]
@@ -418,13 +461,16 @@ def build(
             [", ".join(by_cluster[int(c)]["terms"]) for c in labels], dtype=pl.String
         ),
         distance=pl.Series(distance.astype(np.float64), dtype=pl.Float64),
-        k=pl.lit(best, dtype=pl.Int64),
+        k=pl.lit(len(personas), dtype=pl.Int64),
         silhouette=pl.lit(score, dtype=pl.Float64),
         method=pl.lit(method),
         model=pl.lit(model),
         device=pl.lit(used),
         random_state=pl.lit(RANDOM_STATE, dtype=pl.Int64),
-        named_by=pl.lit(named_by),
+        named_by=pl.Series([by_cluster[int(c)]["named_by"] for c in labels], dtype=pl.String),
+        range_start=pl.lit(lo, dtype=PERSONA_SCHEMA["range_start"]),
+        range_end=pl.lit(hi, dtype=PERSONA_SCHEMA["range_end"]),
+        range_org=pl.lit(org, dtype=pl.String),
         build_id=pl.lit(build_id),
         built_at=pl.lit(datetime.now(UTC)),
     )
@@ -436,7 +482,7 @@ def build(
     return PersonaBuild(
         rows=rows,
         personas=personas,
-        k=best,
+        k=len(personas),
         silhouette=score,
         scores=scores,
         method=method,
@@ -444,6 +490,7 @@ def build(
         device=used,
         skipped=skipped,
         seconds=seconds,
+        unnamed=unnamed,
     )
 
 

@@ -219,7 +219,8 @@ def build(
             clustering.SCORERS`).
         namer: names scripts better than their distinctive words (:func:`llm_namer`); the
             scripts it leaves out keep those words.
-        named_by: what named them (``local``, ``gemini:<model>``), stored with the build.
+        named_by: what ``namer`` is (``gemini:<model>``), stored on the rows of the scripts it
+            named; the others' rows say ``local``.
         use_translations: cluster the English text of translated messages (the lake's
             ``translations`` table) instead of the original.
 
@@ -258,8 +259,8 @@ def build(
     for t, n in counts.items():
         members[ids[script_of[t]]][t] = n
     named = script_names(members)
-    if namer is not None:
-        named.update(namer(members))
+    by_llm = namer(members) if namer is not None else {}
+    named.update(by_llm)
     texts = {sid: m.most_common(1)[0][0] for sid, m in members.items()}
     seconds = time.perf_counter() - t0
 
@@ -283,7 +284,9 @@ def build(
         build_id=pl.lit(build_id),
         similarity=pl.lit(float(similarity)),
         scorer=pl.lit(scorer),
-        named_by=pl.lit(named_by),
+        named_by=pl.col("script_id").replace_strict(
+            dict.fromkeys(by_llm, named_by), default=pl.lit("local"), return_dtype=pl.String
+        ),
         built_at=pl.lit(datetime.now(UTC)),
     )
     rows = rows.select(

@@ -148,6 +148,8 @@ class DetectorConfig:
 def parse_languages(spec: str | None) -> tuple[str, ...] | None:
     """Return the codes of ``--languages``: ``all`` (None), ``en,es,fr``, or None for the default.
 
+    English is always among them (added when left out): it is what is not translated.
+
     Raises:
         ConfigurationError: a code lingua does not know, or fewer than two languages.
     """
@@ -164,6 +166,8 @@ def parse_languages(spec: str | None) -> tuple[str, ...] | None:
             f"--languages: lingua knows no language {unknown[0]!r}",
             "give ISO 639-1 codes separated by commas (e.g. en,es,fr,de), or all",
         )
+    if "en" not in codes:  # else English reads as the nearest listed language, and is sent
+        codes = ("en", *codes)  # for translation
     if len(codes) < 2:
         raise ConfigurationError(
             f"--languages {spec!r} names fewer than two languages",
@@ -569,19 +573,25 @@ def _pieces(
     """
     pieces: dict[str, list[tuple[str, str, str | None]]] = {}
     owner: dict[str, str] = {}
+
+    def add(pid: str, part: list[tuple[str, str, str | None]], cid: str) -> None:
+        while pid in pieces:  # a real id such as "x#0" beside a piece of "x"
+            pid += "#"
+        pieces[pid], owner[pid] = part, cid
+
     for cid, messages in texts.items():
         if sum(len(t) for _, t, _ in messages) <= PIECE_CHARS:
-            pieces[cid], owner[cid] = messages, cid
+            add(cid, messages, cid)
             continue
         part: list[tuple[str, str, str | None]] = []
         size, k = 0, 0
         for message in messages:
             if part and size + len(message[1]) > PIECE_CHARS:
-                pieces[f"{cid}#{k}"], owner[f"{cid}#{k}"] = part, cid
+                add(f"{cid}#{k}", part, cid)
                 part, size, k = [], 0, k + 1
             part.append(message)
             size += len(message[1])
-        pieces[f"{cid}#{k}"], owner[f"{cid}#{k}"] = part, cid
+        add(f"{cid}#{k}", part, cid)
     return pieces, owner
 
 

@@ -1,7 +1,9 @@
 -- personas: the customer personas of the last build (the lake's personas table, written by
 -- analytics personas: analytics_framework/insights/personas.py) and what their conversations say.
 -- Metric definitions v1 (DESIGN.md "personas"); a persona's conversations are those of its
--- customers (conversations.customer_id) started in the range (and of $org):
+-- customers (conversations.customer_id) started in the range (and of $org) -- the report's
+-- --start-date/--end-date/--org when given, else the build's (personas.range_start/range_end/
+-- range_org), so analytics report personas repeats what analytics personas printed:
 --   persona_id / name / description / terms   from the build (1..k by size)
 --   customers        customers of the persona in the build
 --   share_pct        customers / all customers of the build x 100
@@ -15,13 +17,22 @@
 --   resolved_pct     resolved / resolution known x 100 (source status, else the label)
 --   with_stage / won_pct   conversations with a current stage; stage 'won' or 'closed won'
 --                    (trimmed, any case) / with_stage x 100 (NULL without stages)
---   quotes           the quotes (longest message) of the three customers nearest the
---                    persona's centre, by distance then customer id, joined with " | "
+--   quotes           the distinct quotes (longest message) of the customers nearest the
+--                    persona's centre, by distance then customer id, the first three, joined
+--                    with " | "
 --   k / silhouette / method / device   the build's
 -- The period cuts nothing: period = the first day of the range, else of the build's first
 -- customer conversation. A table holding two builds stops the report.
 WITH p AS (
     SELECT * FROM personas
+),
+build AS (
+    -- the range and org the build grouped customers over: the report's own when given
+    SELECT
+        coalesce(CAST($start AS TIMESTAMPTZ), any_value(range_start)) AS range_start,
+        coalesce(CAST($end AS TIMESTAMPTZ), any_value(range_end)) AS range_end,
+        coalesce($org, any_value(range_org)) AS range_org
+    FROM p
 ),
 c AS (
     SELECT
@@ -42,9 +53,10 @@ c AS (
         SELECT conversation_id, topic, objection, sentiment, resolved
         FROM labels WHERE status = 'labeled'
     ) l USING (conversation_id)
-    WHERE ($start IS NULL OR conversations.started_at >= $start)
-      AND ($end IS NULL OR conversations.started_at < $end)
-      AND ($org IS NULL OR conversations.org_id = $org)
+    CROSS JOIN build
+    WHERE (build.range_start IS NULL OR conversations.started_at >= build.range_start)
+      AND (build.range_end IS NULL OR conversations.started_at < build.range_end)
+      AND (build.range_org IS NULL OR conversations.org_id = build.range_org)
       AND {days}
       AND conversations.customer_id IN (SELECT customer_id FROM p)
 ),
@@ -59,12 +71,22 @@ per_persona AS (
         any_value(persona_terms) AS terms,
         count(*) AS customers,
         100.0 * count(*) / sum(count(*)) OVER () AS share_pct,
-        array_to_string(list(quote ORDER BY distance, customer_id)[1:3], ' | ') AS quotes,
         any_value(k) AS k,
         any_value(silhouette) AS silhouette,
         any_value(method) AS method,
         any_value(device) AS device
     FROM p
+    GROUP BY persona_id
+),
+quotes AS (
+    -- each distinct quote at its nearest customer (distance, then id), the first three
+    SELECT persona_id, array_to_string(list(quote ORDER BY nearest)[1:3], ' | ') AS quotes
+    FROM (
+        SELECT persona_id, quote, min(struct_pack(d := distance, c := customer_id)) AS nearest
+        FROM p
+        WHERE quote IS NOT NULL AND quote <> ''
+        GROUP BY persona_id, quote
+    )
     GROUP BY persona_id
 ),
 figures AS (
@@ -129,7 +151,7 @@ SELECT
     f.resolved_pct,
     coalesce(f.with_stage, 0) AS with_stage,
     f.won_pct,
-    quotes,
+    q.quotes,
     k,
     silhouette,
     method,
@@ -145,4 +167,5 @@ SELECT
 FROM per_persona
 LEFT JOIN figures f USING (persona_id)
 LEFT JOIN tops t USING (persona_id)
+LEFT JOIN quotes q USING (persona_id)
 ORDER BY per_persona.persona_id
