@@ -37,6 +37,8 @@ def context(lake: Lake, con=None) -> ExportContext:
         filters={"period": "weekly", "timezone": "UTC"},
     )
     for name, options in charts.REPORTS.items():
+        if not all(lake.exists(t) for t in REPORTS[name].requires):
+            continue  # scripts, personas, languages: not built here (the export notes them)
         ctx.results[name] = run_report(REPORTS[name], lake, options=dict(options), con=con, **RANGE)
     return ctx
 
@@ -79,7 +81,8 @@ def test_a_small_lake_read_into_memory_gives_the_same_reports(in_tmp):
     assert is_view(connect(lake), "conversations")
     in_memory = context(lake, con)
     on_files = context(lake)
-    for name in charts.REPORTS:
+    assert set(in_memory.results) == set(on_files.results) and "overview" in on_files.results
+    for name in on_files.results:
         assert in_memory.results[name].rows == on_files.results[name].rows, name
 
 
