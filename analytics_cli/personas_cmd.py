@@ -144,6 +144,8 @@ def personas(
             "note: --embed-model is for a provider's embeddings; offline vectors are used",
             highlight=False,
         )
+    sink = open_mongo(settings, not no_mongodb)  # unreachable: one line before any work
+    where = f"{settings.lake_uri}/personas"
     try:
         result = build(
             target,
@@ -158,18 +160,15 @@ def personas(
             device=device,
             use_translations=use_translations,
         )
+        store(target, result)
+        if sink is not None:
+            sink.write_personas(result.rows)
+            where += " and MongoDB user_analytics"
     finally:
         if cache is not None:
             cache.close()
-    store(target, result)
-    sink = open_mongo(settings, not no_mongodb)
-    where = f"{settings.lake_uri}/personas"
-    if sink is not None:
-        try:
-            sink.write_personas(result.rows)
-        finally:
+        if sink is not None:
             sink.close()
-        where += " and MongoDB user_analytics"
     chosen = f"k {result.k}"
     if wanted is None:
         tried = ", ".join(f"{c}: {s:.3f}" for c, s in result.scores.items())

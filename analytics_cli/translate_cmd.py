@@ -203,16 +203,12 @@ def translate(
     \b
       analytics translate --provider gemini --start-date 2024-01-01 --format json
     """
-    from analytics_cli.app import FORMATS, _days, err, out
-    from analytics_framework.errors import ConfigurationError, LakeError
-    from analytics_framework.insights.translations import (
-        DetectorConfig,
-        parse_languages,
-        translate_job,
-    )
+    from analytics_cli.app import _days, check_format, err, out
+    from analytics_framework.errors import LakeError
+    from analytics_framework.insights.languages import DetectorConfig, parse_languages
+    from analytics_framework.insights.translations import translate_job
 
-    if fmt not in FORMATS:
-        raise ConfigurationError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    check_format(fmt)
     config = DetectorConfig(parse_languages(languages), low_accuracy)
     settings = load_settings(
         lake_uri=lake,

@@ -50,7 +50,7 @@ def messages(n: int, seed: int = 7) -> list[str]:
 
 def one(config: str, n: int) -> dict:
     """Time one configuration in this process: model loading, then ``n`` messages."""
-    from analytics_framework.insights.translations import (
+    from analytics_framework.insights.languages import (
         DetectorConfig,
         detect_languages,
         parse_languages,

@@ -31,11 +31,8 @@ from pymongo import MongoClient
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
-from analytics_framework.insights.translations import (
-    conversation_languages,
-    detect_languages,
-    english_text,
-)
+from analytics_framework.insights.languages import conversation_languages, detect_languages
+from analytics_framework.insights.translations import english_text
 from analytics_framework.model import TRANSLATION_SCHEMA
 from analytics_framework.storage.lake import Lake, Partition
 from tests.integration.conftest import (  # noqa: F401 - fixtures
@@ -527,7 +524,7 @@ def test_the_languages_report_counts_conversations_per_language(llm, lake):
 
 
 def test_english_is_always_among_the_languages_told_apart():
-    from analytics_framework.insights.translations import parse_languages
+    from analytics_framework.insights.languages import parse_languages
 
     assert parse_languages("es,fr") == ("en", "es", "fr")
 

@@ -462,17 +462,33 @@ def _leaderboard(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     _period_axis(right, periods, ctx)
 
 
+def _ranked_bars(
+    ax: Axes, names: list[str], values: list[float], colour: str, xlabel: str, ylabel: str
+) -> range:
+    """Draw horizontal bars, the first name on top; returns the bars' y positions."""
+    ys = range(len(names))
+    ax.barh(ys, values, color=colour)
+    ax.set_yticks(ys, names)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ys
+
+
 def _objections(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     totals: dict[str, float] = defaultdict(float)
     for r in result.rows:
         totals[str(r["objection"])] += r.get("conversations") or 0
     top = sorted(totals, key=lambda v: (-totals[v], v))[:7]
     left, right = fig.subplots(1, 2)
-    left.barh(range(len(top)), [totals[v] for v in top], color=OKABE_ITO[3])
-    left.set_yticks(range(len(top)), top)
-    left.invert_yaxis()
-    left.set_xlabel("conversations raising it (count, all periods)")
-    left.set_ylabel("objection (ranked by conversations)")
+    _ranked_bars(
+        left,
+        top,
+        [totals[v] for v in top],
+        OKABE_ITO[3],
+        "conversations raising it (count, all periods)",
+        "objection (ranked by conversations)",
+    )
     left.set_title("how often each objection is raised")
     periods = _periods(result.rows)
     per_period: dict[str, float] = defaultdict(float)
@@ -495,13 +511,15 @@ def _objections(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
 def _scripts(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     rows = result.rows
     names = [f"{r.get('rank')}. {r.get('name')} ({r.get('position')})" for r in rows]
-    ys = range(len(rows))
     left, right = fig.subplots(1, 2, sharey=True)
-    left.barh(ys, [r.get("uses") or 0 for r in rows], color=OKABE_ITO[0])
-    left.set_yticks(ys, names)
-    left.invert_yaxis()
-    left.set_xlabel("messages sent (count)")
-    left.set_ylabel("script (ranked by uses)")
+    ys = _ranked_bars(
+        left,
+        names,
+        [r.get("uses") or 0 for r in rows],
+        OKABE_ITO[0],
+        "messages sent (count)",
+        "script (ranked by uses)",
+    )
     left.set_title("the most used scripts")
     right.barh(ys, [_nan(r.get("reply_rate_pct")) for r in rows], color=OKABE_ITO[2])
     right.set_xlim(0, 100)
@@ -512,15 +530,17 @@ def _scripts(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
 def _personas(fig: Figure, result: ReportResult, ctx: ExportContext) -> None:
     rows = result.rows
     names = [f"{r['persona_id']}. {r.get('name')}" for r in rows]
-    ys = range(len(rows))
     left, right = fig.subplots(1, 2, sharey=True)
-    left.barh(ys, [r.get("customers") or 0 for r in rows], color=OKABE_ITO[4])
-    left.set_yticks(ys, names)
-    left.invert_yaxis()
+    ys = _ranked_bars(
+        left,
+        names,
+        [r.get("customers") or 0 for r in rows],
+        OKABE_ITO[4],
+        "customers (count)",
+        "persona (largest first)",
+    )
     for y, r in enumerate(rows):
         left.text(r.get("customers") or 0, y, f"  {r.get('share_pct') or 0:.1f}%", va="center")
-    left.set_xlabel("customers (count)")
-    left.set_ylabel("persona (largest first)")
     first = rows[0] if rows else {}
     left.set_title(
         f"k {first.get('k')} · silhouette {_nan(first.get('silhouette')):.2f} · "
