@@ -293,7 +293,9 @@ def test_a_run_stopped_by_a_refused_key_resumes_where_it_stopped(llm, lake):
 
 def test_a_failed_translation_is_recorded_and_retried_next_run(llm, lake):
     llm.script[:] = ["400"]  # the first request is rejected (no retry)
-    out = invoke("translate", "--lake", str(lake), "--provider", "openai", "--format", "json")
+    # one worker: the days' requests go in order, so "the first" is the first day's
+    args = ["--provider", "openai", "--workers", "1", "--format", "json"]
+    out = invoke("translate", "--lake", str(lake), *args)
     assert out.exit_code == 0
     summary = json.loads(out.stdout)
     assert summary["run"]["failed_conversations"] == 3
