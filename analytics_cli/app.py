@@ -15,9 +15,8 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import date
-from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -72,27 +71,21 @@ from analytics_cli.options import (
 from analytics_cli.personas_cmd import personas
 from analytics_cli.signals import ABORT_NOTICE, graceful_stop
 from analytics_cli.translate_cmd import EnrichUseTranslationsOpt, translate
-from analytics_framework import jobs
 from analytics_framework.dates import check_range, parse_day
-from analytics_framework.enrich import make_labeler
-from analytics_framework.enrich.stage import EnrichSummary
 from analytics_framework.errors import (
     AnalyticsError,
     ConfigurationError,
     LakeError,
     RunStoppedError,
 )
-from analytics_framework.pipeline import RunSummary
-from analytics_framework.reports import REPORTS, ReportResult
-from analytics_framework.settings import Settings, load_settings
-from analytics_framework.status import pipeline_status, s3_state_pipelines, state_files
-from analytics_framework.storage.s3 import open_lake
-from analytics_framework.storage.state_store import (
-    S3StateStore,
-    StateStore,
-    lake_folder,
-    lake_id,
-)
+from analytics_framework.reports import REPORTS
+
+if TYPE_CHECKING:  # the framework loads in the commands: --help must not pay for it (issue 14)
+    from analytics_framework import jobs
+    from analytics_framework.enrich.stage import EnrichSummary
+    from analytics_framework.pipeline import RunSummary
+    from analytics_framework.reports import ReportResult
+    from analytics_framework.settings import Settings
 
 app = typer.Typer(
     name="analytics",
@@ -146,6 +139,8 @@ def guarded(fn: F) -> F:
 
 def _version(value: bool) -> None:
     if value:
+        from importlib.metadata import version as package_version
+
         out.print(f"analytics {package_version('conversation-analytics')}", highlight=False)
         raise typer.Exit()
 
@@ -180,6 +175,8 @@ def _source_options(
 
 def _collect(options: jobs.CollectOptions, settings: Settings) -> RunSummary:
     """Run (or dry-run) a collect with progress, the summary, and Ctrl-C handling."""
+    from analytics_framework import jobs
+
     if options.dry_run:
         summary = jobs.collect_job(options, settings)
         render.dry_run(out, summary)
@@ -214,6 +211,9 @@ def _enrich(
     use_translations: bool = False,
 ) -> EnrichSummary:
     """Label what needs labels, with progress, and print the summary."""
+    from analytics_framework import jobs
+    from analytics_framework.enrich import make_labeler
+
     labeler_name = make_labeler(settings).name
     with render.enrich_progress(err, labeler_name) as on_partition:
         summary = jobs.enrich_job(
@@ -253,6 +253,8 @@ def _report(
     options: dict[str, Any] | None = None,
 ) -> ReportResult:
     """Compute a report, print or write it, then store it in MongoDB when ``save`` is set."""
+    from analytics_framework import jobs
+
     check_format(fmt)
     result = jobs.report_job(
         settings,
@@ -330,6 +332,10 @@ def collect(
     Example:
       analytics collect --source files ./exports/ --start-date 2024-01-01
     """
+    from analytics_framework import jobs
+    from analytics_framework.enrich import make_labeler
+    from analytics_framework.settings import load_settings
+
     settings = load_settings(
         lake_uri=lake,
         batch_size=batch_size,
@@ -405,6 +411,8 @@ def report(
       NAME  the report (default: overview), one of:
     REPORT_LIST
     """
+    from analytics_framework.settings import load_settings
+
     settings = load_settings(lake_uri=lake, timezone=timezone, mongodb_uri=mongodb_uri)
     options = {
         "compare": compare,
@@ -477,6 +485,10 @@ def run(
     Example:
       analytics run            (real Twitter support threads, no settings needed)
     """
+    from analytics_framework import jobs
+    from analytics_framework.enrich import make_labeler
+    from analytics_framework.settings import load_settings
+
     settings = load_settings(
         lake_uri=lake,
         batch_size=batch_size,
@@ -533,6 +545,8 @@ def enrich_cmd(
     Example:
       analytics enrich --provider gemini --workers 8 --start-date 2024-01-01
     """
+    from analytics_framework.settings import load_settings
+
     settings = load_settings(
         lake_uri=lake,
         llm_provider=provider,
@@ -590,6 +604,17 @@ def status(
     Example:
       analytics status --start-date 2017-10-01 --end-date 2017-11-01 --format json
     """
+    from analytics_framework.settings import load_settings
+    from analytics_framework.status import pipeline_status, s3_state_pipelines, state_files
+    from analytics_framework.storage.s3 import open_lake
+    from analytics_framework.storage.state_store import (
+        S3StateStore,
+        StateStore,
+        lake_folder,
+        lake_id,
+        open_store,
+    )
+
     if fmt not in ("table", "json"):
         raise ConfigurationError(f"unknown --format {fmt!r}", "use table or json")
     settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
@@ -602,9 +627,9 @@ def status(
     if state_file is not None and source is None:
         stores = [StateStore(state_file, state_file.stem, ident)]
     elif state_file is not None or source is not None:
-        stores = [jobs.open_store(settings, source or "twcs", state_file)]
+        stores = [open_store(settings, source or "twcs", state_file)]
     elif settings.use_s3_state:
-        stores = [jobs.open_store(settings, name, None) for name in s3_state_pipelines(lake_)]
+        stores = [open_store(settings, name, None) for name in s3_state_pipelines(lake_)]
     else:
         stores = [StateStore(p, p.stem, ident) for p in state_files(str(folder))]
     stores = [s for s in stores if s.exists()]
@@ -662,6 +687,9 @@ def export(
     Example:
       analytics export --format zip --period daily --start-date 2024-01-01 --output s3://b/exports
     """
+    from analytics_framework import jobs
+    from analytics_framework.settings import load_settings
+
     settings = load_settings(lake_uri=lake, timezone=timezone)
     start, end = _days(start_date, end_date)
     outcome = jobs.export_job(
@@ -698,6 +726,7 @@ def doctor(
       AWS_ENDPOINT_URL=http://127.0.0.1:9000 analytics doctor --lake s3://bucket/lake
     """
     from analytics_framework.doctor import Check, run_checks
+    from analytics_framework.settings import load_settings
 
     try:
         settings = load_settings(lake_uri=lake, llm_provider=provider, mongodb_uri=mongodb_uri)
@@ -723,8 +752,11 @@ def state_show(
     Example:
       analytics state show --source files
     """
+    from analytics_framework.settings import load_settings
+    from analytics_framework.storage.state_store import lake_id, open_store
+
     settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
-    store = jobs.open_store(settings, source, state_file, check_lake=False)
+    store = open_store(settings, source, state_file, check_lake=False)
     if not store.exists():
         err.print(
             f"no state yet at {store.path}: nothing has been collected for {source} into "
@@ -753,8 +785,11 @@ def state_reset(
     Example:
       analytics state reset --source twcs --yes
     """
+    from analytics_framework.settings import load_settings
+    from analytics_framework.storage.state_store import open_store
+
     settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
-    store = jobs.open_store(settings, source, state_file, check_lake=False)
+    store = open_store(settings, source, state_file, check_lake=False)
     if not yes:
         raise ConfigurationError(f"state reset deletes {store.path}", "add --yes to confirm")
     removed = store.reset()

@@ -13,7 +13,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -26,20 +26,13 @@ from rich.text import Text
 from analytics_cli.options import EndOpt, FormatOpt, LakeOpt, OrgOpt, StartOpt, TzOpt
 from analytics_cli.render import duration
 from analytics_cli.report_view import cell, pack_columns
-from analytics_framework.conversations import (
-    COLUMNS,
-    DEFAULT_LIMIT,
-    ConversationDetail,
-    ConversationFilter,
-    ConversationPage,
-    list_conversations,
-    show_conversation,
-)
+from analytics_framework.catalog import CONVERSATIONS_PAGE
 from analytics_framework.dates import parse_day
 from analytics_framework.errors import ConfigurationError, LakeError
 from analytics_framework.reports.spec import Column
-from analytics_framework.settings import load_settings
-from analytics_framework.storage.s3 import open_lake
+
+if TYPE_CHECKING:
+    from analytics_framework.conversations import ConversationDetail, ConversationPage
 
 conversations_app = typer.Typer(
     help="List, filter and export individual conversations, or show one's transcript.",
@@ -113,6 +106,9 @@ PageOutputOpt = Annotated[
 
 
 def _lake(lake: str | None, timezone: str | None) -> tuple[Any, str]:
+    from analytics_framework.settings import load_settings
+    from analytics_framework.storage.s3 import open_lake
+
     settings = load_settings(lake_uri=lake, timezone=timezone)
     return open_lake(settings.lake_uri, settings.s3_endpoint_url), settings.timezone
 
@@ -128,7 +124,7 @@ def list_cmd(
     unanswered: UnansweredOpt = False,
     start_date: StartOpt = None,
     end_date: EndOpt = None,
-    limit: PageLimitOpt = DEFAULT_LIMIT,
+    limit: PageLimitOpt = CONVERSATIONS_PAGE,
     offset: OffsetOpt = 0,
     fmt: FormatOpt = "table",
     output: PageOutputOpt = None,
@@ -147,6 +143,8 @@ def list_cmd(
     Example:
       analytics conversations list --org AppleSupport --unsatisfied --format csv --output x.csv
     """  # noqa: D301 (click's \b keeps these lines unwrapped)
+    from analytics_framework.conversations import ConversationFilter, list_conversations
+
     if fmt not in ("table", "json", "csv"):
         raise ConfigurationError(f"unknown --format {fmt!r}", "use one of: table, json, csv")
     lake_, zone = _lake(lake, timezone)
@@ -196,6 +194,8 @@ def show_cmd(
     Example:
       analytics conversations show twcs:348 --timezone Europe/Berlin
     """  # noqa: D301 (click's \b keeps these lines unwrapped)
+    from analytics_framework.conversations import show_conversation
+
     if fmt not in ("table", "json"):
         raise ConfigurationError(f"unknown --format {fmt!r}", "use table or json")
     lake_, zone = _lake(lake, timezone)
@@ -244,6 +244,8 @@ def _cell(column: Column, value: Any) -> str:
 
 def _list_table(console: Console, page: ConversationPage) -> None:
     """Print the page as tables fitting the console, the conversation id in each."""
+    from analytics_framework.conversations import COLUMNS
+
     if not page.rows:
         console.print("[yellow]no conversations match the filters on this page[/]")
         return

@@ -15,8 +15,6 @@ from rich.console import Console
 
 from analytics_cli.options import EndOpt, LakeOpt, OrgOpt, PeriodOpt, StartOpt, TzOpt
 from analytics_framework.dates import parse_day
-from analytics_framework.exports.slack_post import DigestOptions, digest_job
-from analytics_framework.settings import load_settings
 
 out = Console()
 err = Console(stderr=True)
@@ -72,6 +70,9 @@ def digest(
       analytics digest --period weekly --by org --routes slack-routes.toml --chart
       analytics digest --start-date 2017-10-31 --dry-run
     """  # noqa: D301 (click's "\b" keeps the examples unwrapped; a raw docstring breaks it)
+    from analytics_framework.exports.slack_post import DigestOptions, digest_job
+    from analytics_framework.settings import load_settings
+
     settings = load_settings(lake_uri=lake, timezone=timezone)
     options = DigestOptions(
         period=period,

@@ -13,14 +13,15 @@ Which reports draw this way is declared here, in :data:`LAYOUTS`; the sections t
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from analytics_framework.reports import ReportResult
+if TYPE_CHECKING:
+    from analytics_framework.reports import ReportResult
 
 LAYOUTS = {"activity": "heatmap"}
 """Report name → its terminal layout, for the reports that are not drawn as section tables."""

@@ -24,7 +24,6 @@ from analytics_cli.options import (
     TzOpt,
     WorkersOpt,
 )
-from analytics_framework.settings import load_settings
 
 ObjectionsByOpt = Annotated[
     str | None,
@@ -58,6 +57,7 @@ def objections(
       analytics objections --period monthly --by setter --start-date 2024-01-01
     """
     from analytics_cli.app import _days, _report
+    from analytics_framework.settings import load_settings
 
     settings = load_settings(lake_uri=lake, timezone=timezone)
     _report(settings, "objections", period, _days(start_date, end_date), org, by, fmt, output)
@@ -132,6 +132,7 @@ def scripts(
     from analytics_framework.insights.clustering import DEFAULT_SIMILARITY
     from analytics_framework.insights.scripts import build, llm_namer, store
     from analytics_framework.reports.defs.scripts import SORTS
+    from analytics_framework.settings import load_settings
     from analytics_framework.storage.s3 import open_lake
 
     if sort not in SORTS:  # checked before the build replaces the stored one

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from analytics_framework.enrich import LABELERS
-from analytics_framework.sources import SOURCES
+from analytics_framework.catalog import PROVIDERS, SOURCE_DESCRIPTIONS
 
-SOURCE_HELP = "Source: " + ", ".join(f"{n} ({c.description})" for n, c in SOURCES.items()) + "."
+SOURCE_HELP = "Source: " + ", ".join(f"{n} ({d})" for n, d in SOURCE_DESCRIPTIONS.items()) + "."
 
 
 def default_text(text: str) -> str:
@@ -175,7 +174,7 @@ ProviderOpt = Annotated[
         "--provider",
         metavar="NAME",
         help="Labeler: "
-        + ", ".join(LABELERS)
+        + ", ".join(PROVIDERS)
         + " (ANALYTICS_LLM_PROVIDER)."
         + default_text(
             "gemini if GEMINI_API_KEY is set, else openai if OPENAI_API_KEY is, else local"

@@ -25,7 +25,6 @@ from analytics_cli.options import (
     TzOpt,
     WorkersOpt,
 )
-from analytics_framework.settings import load_settings
 
 KOpt = Annotated[
     str,
@@ -101,6 +100,7 @@ def personas(
     from analytics_framework.enrich.stage import estimate_cost
     from analytics_framework.enrich.tasks import api_labeler, llm_cache, name_clusters
     from analytics_framework.insights.personas import build, parse_k, store
+    from analytics_framework.settings import load_settings
     from analytics_framework.storage.mongo import open_mongo
     from analytics_framework.storage.s3 import open_lake
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.cells import cell_len
@@ -23,9 +24,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from analytics_framework.enrich.stage import EnrichSummary
-from analytics_framework.pipeline import BatchReport, RunSummary
-from analytics_framework.storage.lake import Partition
+if TYPE_CHECKING:
+    from analytics_framework.enrich.stage import EnrichSummary
+    from analytics_framework.pipeline import BatchReport, RunSummary
+    from analytics_framework.storage.lake import Partition
 
 
 @contextmanager

@@ -8,6 +8,7 @@ percentages with one decimal, ratios with two; JSON and CSV keep the numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.cells import cell_len
@@ -16,7 +17,9 @@ from rich.table import Table
 
 from analytics_cli import heatmap
 from analytics_cli.render import duration
-from analytics_framework.reports import ReportResult
+
+if TYPE_CHECKING:
+    from analytics_framework.reports import ReportResult
 
 
 def cell(unit: str, value: object) -> str:

@@ -35,7 +35,6 @@ from analytics_cli.options import (
     default_text,
     wait_opt,
 )
-from analytics_framework.settings import load_settings
 
 if TYPE_CHECKING:
     from analytics_framework.insights.translations import TranslateSummary
@@ -207,6 +206,7 @@ def translate(
     from analytics_framework.errors import LakeError
     from analytics_framework.insights.languages import DetectorConfig, parse_languages
     from analytics_framework.insights.translations import translate_job
+    from analytics_framework.settings import load_settings
 
     check_format(fmt)
     config = DetectorConfig(parse_languages(languages), low_accuracy)

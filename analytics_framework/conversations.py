@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from analytics_framework.catalog import CONVERSATIONS_PAGE
 from analytics_framework.dates import check_range, day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError, UnknownNameError
 from analytics_framework.model import METRIC_VERSION, RESOLVED_STATUSES, ROLE_ORDER
@@ -66,7 +67,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 """The list's columns, in order, with the labels and units the outputs render them by."""
 
-DEFAULT_LIMIT = 50
+DEFAULT_LIMIT = CONVERSATIONS_PAGE
 """Conversations per page when no limit is given."""
 
 _STATUSES = ", ".join(f"'{s}'" for s in RESOLVED_STATUSES)  # constants, not user values

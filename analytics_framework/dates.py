@@ -45,3 +45,8 @@ def check_range(start: date | None, end: date | None) -> None:
             "the range is half-open [start, end): make the end date later, e.g. "
             f"--end-date {start + timedelta(days=1)}",
         )
+
+
+def day_list(start: date, end: date) -> list[date]:
+    """Days of the half-open range ``[start, end)``."""
+    return [start + timedelta(days=i) for i in range((end - start).days)]

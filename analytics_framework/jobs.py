@@ -21,27 +21,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analytics_framework import pipeline
 from analytics_framework.dates import check_range
-from analytics_framework.enrich import make_labeler
-from analytics_framework.enrich.base import LabelCache
-from analytics_framework.enrich.stage import EnrichSummary, enrich
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.reports import ReportResult, get_report, run_report
 from analytics_framework.settings import Settings
-from analytics_framework.sources import get_source
-from analytics_framework.storage.lake import Partition
 from analytics_framework.storage.lock import RunLock
 from analytics_framework.storage.s3 import open_lake
 from analytics_framework.storage.state_store import (
-    S3StateStore,
-    StateStore,
-    default_state_path,
     lake_folder,
     lake_id,
+    open_store,
 )
+
+if TYPE_CHECKING:  # collecting, labeling and reporting each load their own stack when they run
+    from analytics_framework import pipeline
+    from analytics_framework.enrich.stage import EnrichSummary
+    from analytics_framework.storage.lake import Partition
 
 
 @dataclass(frozen=True)
@@ -73,41 +70,6 @@ class CollectOptions:
     dry_run: bool = False
     wait_s: float = 0.0
     mongo: bool = True
-
-
-def open_store(
-    settings: Settings, source: str, state_file: Path | None, *, check_lake: bool = True
-) -> StateStore | S3StateStore:
-    """Return the pipeline's state store: local (``state/<lake>/<source>.json``) or on S3.
-
-    Args:
-        settings: the run's settings (lake, state folder, ``use_s3_state``).
-        source: the pipeline's source name.
-        state_file: an explicit local state document, or None.
-        check_lake: refuse (on load) a document that describes another lake than the
-            settings' (:class:`~analytics_framework.storage.state_store.StateLakeError`);
-            off for commands that only inspect or delete a state.
-
-    Raises:
-        UnknownNameError: no such source.
-        ConfigurationError: ``--use-s3-state`` without an S3 lake, or with ``--state-file``;
-            ``state_file`` is a folder.
-    """
-    get_source(source)  # an unknown name fails here, before any file is touched
-    if settings.use_s3_state:
-        if not settings.lake_uri.startswith("s3://"):
-            raise ConfigurationError(
-                f"--use-s3-state keeps the state beside the lake; the lake is {settings.lake_uri}",
-                "pass --lake s3://bucket/prefix, or drop --use-s3-state",
-            )
-        if state_file is not None:
-            raise ConfigurationError(
-                "--state-file and --use-s3-state do not go together", "choose one of them"
-            )
-        lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-        return S3StateStore(lake, source, stale_s=settings.lock_stale_s)
-    path = state_file or default_state_path(settings.state_dir, source, settings.lake_uri)
-    return StateStore(path, source, lake_id(settings.lake_uri) if check_lake else None)
 
 
 def resume_command(options: CollectOptions, settings: Settings) -> str:
@@ -161,6 +123,9 @@ def collect_job(
         InputError / LakeError / MongoError / ServiceError: the run failed; every committed
             batch is kept.
     """
+    from analytics_framework import pipeline
+    from analytics_framework.sources import get_source
+
     check_range(options.start, options.end)
     if options.wait_s < 0:
         raise ConfigurationError(
@@ -226,6 +191,10 @@ def enrich_job(
         LockHeldError: another labeling run holds the lake's lock after ``wait_s``.
         ProviderAuthError / MongoError: the run failed; labels written so far are kept.
     """
+    from analytics_framework.enrich import make_labeler
+    from analytics_framework.enrich.base import LabelCache
+    from analytics_framework.enrich.stage import enrich
+
     check_range(start, end)
     labeler = make_labeler(settings)
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)

@@ -42,6 +42,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from analytics_framework import state as st
+from analytics_framework.dates import day_list
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.sources.base import InputIdentity
 
@@ -140,11 +141,6 @@ def new_load_id() -> str:
 def input_key(fingerprints: dict[str, dict[str, Any]]) -> str:
     """Return a short content key for a file input: same files with the same bytes, same key."""
     return InputIdentity("files", files=fingerprints).key
-
-
-def day_list(start: date, end: date) -> list[date]:
-    """Days of the half-open range ``[start, end)``."""
-    return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
 def plan_collect(

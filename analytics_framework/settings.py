@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics_framework.catalog import PROVIDERS
 from analytics_framework.errors import ConfigurationError
 
 
@@ -250,10 +251,8 @@ class Settings(BaseSettings):
     def _known_provider(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        from analytics_framework.enrich import LABELERS
-
-        if value not in LABELERS:
-            raise ValueError(f"unknown provider {value!r}; use one of: {', '.join(LABELERS)}")
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; use one of: {', '.join(PROVIDERS)}")
         return value
 
     @field_validator("lookback", mode="before")

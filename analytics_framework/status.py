@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from analytics_framework import state as st
+from analytics_framework.dates import day_list
 from analytics_framework.errors import ConfigurationError
-from analytics_framework.planning import day_list
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.query import connect, day_filter, day_params
 from analytics_framework.storage.state_store import S3StateStore, StateStore

@@ -6,12 +6,29 @@ units, options, look-ahead) and run by :func:`~analytics_framework.reports.engin
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from analytics_framework.errors import UnknownNameError
 from analytics_framework.reports.catalog import CATALOG
-from analytics_framework.reports.engine import ReportResult, run_report
 from analytics_framework.reports.spec import Column, Option, Report
 
+if TYPE_CHECKING:
+    from analytics_framework.reports.engine import ReportResult, run_report
+
 REPORTS: dict[str, Report] = {r.name: r for r in CATALOG}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the engine (DuckDB, polars) on first use of ``run_report`` or ``ReportResult``.
+
+    The catalogue alone is what ``analytics --help`` needs; keeping the engine out of this
+    module's import keeps the command line's start-up light (issue 14).
+    """
+    if name in ("ReportResult", "run_report"):
+        from analytics_framework.reports import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sql_of(names: list[str]) -> str:

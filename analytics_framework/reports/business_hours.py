@@ -40,15 +40,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import duckdb
-import pyarrow as pa
 
 from analytics_framework.errors import ConfigurationError, InputNotFoundError
 from analytics_framework.reports.spec import Column, Option, Report
-from analytics_framework.storage.query import day_filter
+
+if TYPE_CHECKING:  # the report catalogue imports this module; the CLI's start-up must stay light
+    import duckdb
+    import pyarrow as pa
 
 SECTION = "business hours"
 """The section of business-time columns; the engine drops them when no schedule is given."""
@@ -138,6 +138,8 @@ class BusinessHours:
         it, and none ties with an interval opening at midnight), one at local midnight after
         the last day (``beyond``: an instant from there on reads as unknown).
         """
+        import pyarrow as pa
+
         zone = ZoneInfo(self.timezone)
         first, last = lo.astimezone(zone).date(), hi.astimezone(zone).date()
         rows = [
@@ -475,6 +477,10 @@ def _span_us(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> tuple[An
     files that all have them (the footers, about 20 ms for 90 days, instead of a scan of every
     reply, about 100 ms at 2.4M replies); else, or on any error, from the rows themselves.
     """
+    import duckdb
+
+    from analytics_framework.storage.query import day_filter
+
     where = day_filter("", "first", "last")
     bounds = {k: v for k, v in params.items() if f"${k}" in where}
     view = con.execute(
@@ -518,7 +524,7 @@ def register(
     hi = epoch + timedelta(microseconds=hi_us or lo_us or 0)
     calendar = hours.calendar(lo, hi)
     con.register("business_calendar", calendar)
-    opens = calendar.column("opens_at").cast(pa.int64()).to_pylist()
+    opens = calendar.column("opens_at").cast("int64").to_pylist()
     width = _width(opens)
     if width is None:
         con.execute(VIEW)

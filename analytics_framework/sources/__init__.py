@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics_framework.errors import UnknownNameError
+from analytics_framework.catalog import check_source
 from analytics_framework.sources.base import Source, SourceBatch
 from analytics_framework.sources.facebook import FacebookSource
 from analytics_framework.sources.files import FilesSource
@@ -30,12 +30,8 @@ def get_source(name: str) -> type[Source]:
     Raises:
         UnknownNameError: no such source; the message lists the known ones.
     """
-    try:
-        return SOURCES[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown source {name!r}", f"use one of: {', '.join(sorted(SOURCES))}"
-        ) from None
+    check_source(name)
+    return SOURCES[name]
 
 
 __all__ = ["SOURCES", "Source", "SourceBatch", "get_source"]

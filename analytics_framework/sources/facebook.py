@@ -19,6 +19,7 @@ from typing import Any
 import ijson
 import polars as pl
 
+from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import InputError
 from analytics_framework.model import stable_message_id_expr
 from analytics_framework.sources.base import SourceBatch, parser_error
@@ -37,7 +38,7 @@ class FacebookSource(FileSource):
     """Facebook/Messenger page conversations from a ``grouped_chats`` JSON export."""
 
     name = "facebook"
-    description = "grouped_chats JSON: {FB_CHAT_ID: [{MESSAGE_CONTENT, DIRECTION, …}]}"
+    description = SOURCE_DESCRIPTIONS["facebook"]
     option_names = frozenset({"org_id"})
 
     def scan(self) -> pl.LazyFrame:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import ConfigurationError, InputError, InputNotFoundError
 from analytics_framework.model import ROLES, stable_message_id_expr
 from analytics_framework.sources.base import REJECTED_SCHEMA, UNREADABLE, parser_error
@@ -99,9 +100,7 @@ class FilesSource(FileSource):
     """Canonical messages from JSONL / CSV / Parquet files."""
 
     name = "files"
-    description = (
-        "canonical messages in JSONL, CSV or Parquet (conversation_id, sent_at, role, text)"
-    )
+    description = SOURCE_DESCRIPTIONS["files"]
     option_names = frozenset({"column_map"})
     lenient_fallback = True
 

@@ -41,6 +41,7 @@ from typing import Any
 import ijson
 import polars as pl
 
+from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import ConfigurationError, InputError, InputNotFoundError
 from analytics_framework.model import stable_message_id_expr
 from analytics_framework.settings import Settings
@@ -113,7 +114,7 @@ class MessengerSource(FileSource):
     """Page conversations from a Facebook/Messenger 'Download your information' export."""
 
     name = "messenger"
-    description = "Facebook/Messenger export (.zip or folder): messages/inbox/*/message_N.json"
+    description = SOURCE_DESCRIPTIONS["messenger"]
     option_names = frozenset({"page_name"})
     ordered = False  # threads come by folder name, not by start time
 

@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import ijson
 
+from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import (
     ConfigurationError,
     InputError,
@@ -74,7 +75,7 @@ class MochiSource(ApiSource):
 
     name = mapping.NAME
     title = "Mochi"
-    description = "Mochi CRM conversations (API by updated_at, or an export JSON file)"
+    description = SOURCE_DESCRIPTIONS["mochi"]
     option_names = frozenset({"io_workers"})
     settings_needed = ("MOCHI_BASE_URL", "MOCHI_SESSION_ID")
     replication_key = mapping.UPDATED_AT

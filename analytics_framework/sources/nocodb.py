@@ -42,6 +42,7 @@ from typing import Any
 
 import polars as pl
 
+from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import ConfigurationError, InputError
 from analytics_framework.http import HttpService, RateLimiter, RetryPolicy
 from analytics_framework.model import ROLES, stable_message_id_expr
@@ -88,7 +89,7 @@ class NocoDBSource(ApiSource):
     """Conversations from two NocoDB tables (messages, conversations)."""
 
     name = "nocodb"
-    description = "NocoDB tables (messages, conversations) over the data API, by UpdatedAt"
+    description = SOURCE_DESCRIPTIONS["nocodb"]
     option_names = frozenset({"column_map", "app_id", "io_workers"})
     settings_needed = ("NOCODB_BASE_URL", "NOCODB_API_TOKEN", "NOCODB_PROJECT_ID")
     replication_key = "UpdatedAt"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import InputError
 from analytics_framework.sources.base import parser_error
 from analytics_framework.sources.file_source import FileSource
@@ -61,7 +62,7 @@ class TwcsSource(FileSource):
     """Twitter customer-support threads from a TWCS CSV (plain or gzipped)."""
 
     name = "twcs"
-    description = "Customer Support on Twitter CSV (tweet_id, author_id, inbound, created_at, …)"
+    description = SOURCE_DESCRIPTIONS["twcs"]
     default_path = str(SAMPLE_PATH)
 
     def _read(self, path: Path) -> tuple[pl.DataFrame, bool]:

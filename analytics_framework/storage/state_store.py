@@ -19,7 +19,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_framework.errors import ConfigurationError, FatalError, LakeError
 from analytics_framework.state import (
@@ -31,6 +31,9 @@ from analytics_framework.state import (
     validate,
 )
 from analytics_framework.storage.lock import Holder, RunLock, S3RunLock
+
+if TYPE_CHECKING:
+    from analytics_framework.settings import Settings
 
 
 def lake_id(uri: str) -> str:
@@ -297,3 +300,42 @@ class S3StateStore:
 
 class ConcurrentStateError(FatalError):
     """Another writer changed the S3 state document during this run."""
+
+
+def open_store(
+    settings: Settings, source: str, state_file: Path | None, *, check_lake: bool = True
+) -> StateStore | S3StateStore:
+    """Return the pipeline's state store: local (``state/<lake>/<source>.json``) or on S3.
+
+    Args:
+        settings: the run's settings (lake, state folder, ``use_s3_state``).
+        source: the pipeline's source name.
+        state_file: an explicit local state document, or None.
+        check_lake: refuse (on load) a document that describes another lake than the
+            settings' (:class:`~analytics_framework.storage.state_store.StateLakeError`);
+            off for commands that only inspect or delete a state.
+
+    Raises:
+        UnknownNameError: no such source.
+        ConfigurationError: ``--use-s3-state`` without an S3 lake, or with ``--state-file``;
+            ``state_file`` is a folder.
+    """
+    from analytics_framework.catalog import check_source
+
+    check_source(source)  # an unknown name fails here, before any file is touched
+    if settings.use_s3_state:
+        if not settings.lake_uri.startswith("s3://"):
+            raise ConfigurationError(
+                f"--use-s3-state keeps the state beside the lake; the lake is {settings.lake_uri}",
+                "pass --lake s3://bucket/prefix, or drop --use-s3-state",
+            )
+        if state_file is not None:
+            raise ConfigurationError(
+                "--state-file and --use-s3-state do not go together", "choose one of them"
+            )
+        from analytics_framework.storage.s3 import open_lake
+
+        lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+        return S3StateStore(lake, source, stale_s=settings.lock_stale_s)
+    path = state_file or default_state_path(settings.state_dir, source, settings.lake_uri)
+    return StateStore(path, source, lake_id(settings.lake_uri) if check_lake else None)
