@@ -337,15 +337,25 @@ def export_job(
     """
     from datetime import UTC, datetime
 
-    from analytics_framework.exports import Destination, ExportContext, get_exporter
-    from analytics_framework.exports.ahead import ChartsAhead, worth_a_worker
+    from analytics_framework.exports import CHART_FORMATS, Destination, ExportContext, get_exporter
+    from analytics_framework.exports.ahead import ChartsAhead, start_worker, worth_a_worker
     from analytics_framework.reports import sql_of
     from analytics_framework.storage.query import connect
 
-    exporter = get_exporter(fmt)
     check_range(start, end)
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     lake.require("conversations")
+    # a big lake's charts are drawn in two processes: start the second one before this one
+    # imports matplotlib (get_exporter), so that both imports run at once
+    worker = None
+    if fmt in CHART_FORMATS and worth_a_worker(lake.table_bytes("conversations")):
+        worker = start_worker()
+    try:
+        exporter = get_exporter(fmt)
+    except BaseException:
+        if worker is not None:
+            worker.pool.shutdown(wait=False, cancel_futures=True)
+        raise
     ctx = ExportContext(
         results={},
         lake_uri=lake_id(settings.lake_uri),
@@ -363,7 +373,6 @@ def export_job(
     )
     ahead = None
     if exporter.chart_format:
-        worker = worth_a_worker(lake.table_bytes("conversations"))
         ahead = ChartsAhead(ctx, exporter.chart_format, worker=worker)
     try:
         # one connection for every report: the views are built (or a small lake read) once

@@ -13,8 +13,8 @@ import polars as pl
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
-from analytics_framework.exports import charts
-from analytics_framework.exports.ahead import ChartsAhead
+from analytics_framework.exports import CHART_FORMATS, EXPORTERS, charts, get_exporter
+from analytics_framework.exports.ahead import ChartsAhead, start_worker
 from analytics_framework.exports.base import ExportContext
 from analytics_framework.reports import REPORTS, run_report, sql_of
 from analytics_framework.storage.lake import Lake, Partition
@@ -54,9 +54,10 @@ def test_charts_drawn_ahead_are_the_charts_drawn_after(in_tmp):
     plain = context(lake)
     expected = charts.draw(plain, "png")
     assert [n for n, _ in expected][:2] == ["01_conversations.png", "02_response_times.png"]
-    for worker in (False, True):
+    for worker in (False, True, "started"):
         ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
-        ahead = ChartsAhead(ctx, "png", worker=worker)
+        # "started": the worker an export starts before it imports matplotlib
+        ahead = ChartsAhead(ctx, "png", worker=start_worker() if worker == "started" else worker)
         # funnel comes after overview: the conversations chart, which reads both, waits for it
         for name in ("overview", "topics", "funnel", *plain.results):
             ctx.results[name] = plain.results[name]
@@ -64,6 +65,11 @@ def test_charts_drawn_ahead_are_the_charts_drawn_after(in_tmp):
         assert charts.draw(ctx, "png") == expected, f"worker={worker}"
         assert ctx.notes == plain.notes
         ahead.finish()  # again: nothing left to do
+
+
+def test_the_formats_known_to_draw_charts_are_those_whose_exporter_does():
+    get_exporter("zip")  # loads every format
+    assert {n for n, cls in EXPORTERS.items() if cls.chart_format} == CHART_FORMATS
 
 
 def test_a_chart_whose_report_never_came_is_drawn_by_draw(in_tmp):

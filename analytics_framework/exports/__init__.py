@@ -12,6 +12,12 @@ EXPORTERS: dict[str, type[Exporter]] = {}
 """Format name → exporter class (filled by :func:`register`, in the order formats are listed)."""
 
 
+CHART_FORMATS = frozenset({"png", "svg", "html", "zip"})
+"""The formats whose exporter draws charts (``Exporter.chart_format``), known before their modules
+load: an export starts its chart-drawing process before it imports matplotlib (the tests check
+this against :data:`EXPORTERS`)."""
+
+
 def register(cls: type[Exporter]) -> type[Exporter]:
     """Add a format to :data:`EXPORTERS` (a class decorator)."""
     EXPORTERS[cls.name] = cls
@@ -38,4 +44,12 @@ def _load() -> None:
     from analytics_framework.exports import charts, framer, html, zip_bundle  # noqa: F401
 
 
-__all__ = ["EXPORTERS", "Destination", "ExportContext", "Exporter", "get_exporter", "register"]
+__all__ = [
+    "CHART_FORMATS",
+    "EXPORTERS",
+    "Destination",
+    "ExportContext",
+    "Exporter",
+    "get_exporter",
+    "register",
+]

@@ -24,10 +24,12 @@ import os
 import queue
 import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
-from analytics_framework.exports import charts
-from analytics_framework.exports.base import ExportContext
+if TYPE_CHECKING:
+    from analytics_framework.exports import charts
+    from analytics_framework.exports.base import ExportContext
 
 WORKER_MIN_BYTES = 4 * 1024 * 1024
 """Start the second process only for lakes whose conversations files total at least this: it
@@ -43,13 +45,44 @@ def worth_a_worker(conversations_bytes: int) -> bool:
 def _warm() -> None:
     """Worker initializer: ignore Ctrl-C (the export stops the worker; no traceback from it).
 
-    The imports of this module are the rest of the warm-up.
+    Importing the charts (matplotlib, polars, DuckDB) is the rest of the warm-up.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from analytics_framework.exports import charts  # noqa: F401
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """The second process that draws charts, started by :func:`start_worker`.
+
+    Attributes:
+        pool: a one-process pool (``spawn``).
+        warm: done once the process has imported what drawing needs.
+    """
+
+    pool: ProcessPoolExecutor
+    warm: Future[None]
+
+
+def start_worker() -> Worker | None:
+    """Start the chart-drawing process now, so that its imports overlap the export's own.
+
+    This module imports nothing heavy, so an export can call this before it loads matplotlib
+    itself (about 0.7 s). Returns None where no process can be started.
+    """
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
+        )
+        return Worker(pool, pool.submit(_warm))
+    except (OSError, RuntimeError):
+        return None
 
 
 def _render(name: str, ctx: ExportContext, fmt: str) -> bytes | str:
     """Draw chart ``name`` in the worker: its file's bytes, or the reason it was skipped."""
+    from analytics_framework.exports import charts
+
     chart = next(c for c in charts.CHARTS if c.name == name)
     try:
         return charts.render(chart, ctx, fmt)
@@ -68,15 +101,18 @@ class ChartsAhead:
         ctx: the export's context; its ``results`` fill in as reports finish (a report is read
             only after :meth:`report_done` names it).
         fmt: ``png`` or ``svg``.
-        worker: also draw in a second process (:func:`worth_a_worker`), started now so that
-            its imports overlap the first reports.
+        worker: also draw in a second process (:func:`worth_a_worker`): True starts it now,
+            so that its imports overlap the first reports; a :class:`Worker` already started
+            (:func:`start_worker`) is used as it is.
 
     Use: :meth:`report_done` after each report is stored in ``ctx.results``; the exporter's
     :func:`charts.draw` calls :meth:`finish` (``ctx.ahead``), and the export calls it again at
     the end; on an error or Ctrl-C the export calls :meth:`abort` instead.
     """
 
-    def __init__(self, ctx: ExportContext, fmt: str, worker: bool = False) -> None:
+    def __init__(self, ctx: ExportContext, fmt: str, worker: bool | Worker | None = False) -> None:
+        from analytics_framework.exports import charts
+
         self.ctx = ctx
         self.fmt = fmt
         self._done: set[str] = set()
@@ -86,8 +122,9 @@ class ChartsAhead:
         self._pool: ProcessPoolExecutor | None = None
         self._finished = False
         self._threads = [threading.Thread(target=self._draw_here, name="charts", daemon=True)]
-        if worker:
-            self._start_worker()
+        started = start_worker() if worker is True else worker or None
+        if started is not None:
+            self._pool, self._warm = started.pool, started.warm
         if self._pool is not None:
             self._threads.append(
                 threading.Thread(target=self._draw_there, name="charts-worker", daemon=True)
@@ -133,16 +170,9 @@ class ChartsAhead:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _start_worker(self) -> None:
-        try:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
-            )
-            self._warm = self._pool.submit(_warm)  # start it now: its imports overlap reports
-        except (OSError, RuntimeError):
-            self._pool = None
-
     def _draw_here(self) -> None:
+        from analytics_framework.exports import charts
+
         while (chart := self._queue.get()) is not None:
             try:
                 self._drawn[chart.name] = charts.render(chart, self.ctx, self.fmt)
