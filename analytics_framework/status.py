@@ -78,7 +78,7 @@ def loaded_days(
     if not lake.exists(table):
         return {}
     labeled = "AND status = 'labeled'" if table == "labels" else ""
-    con = connect(lake, require=False)
+    con = connect(lake, require=False, tables=[table])
     try:
         rows = con.execute(
             f"""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,10 @@ def s3_reader() -> str:
 
 
 def connect(
-    lake: Lake, require: bool = True, keep_for: str | None = None
+    lake: Lake,
+    require: bool = True,
+    keep_for: str | None = None,
+    tables: Iterable[str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with a view per lake table (``conversations``, ``messages``, ``labels``).
 
@@ -156,12 +160,18 @@ def connect(
         keep_for: the SQL that many queries on this connection will run (an export's reports),
             or None: a small local lake's tables are then read into memory once, only the
             columns it names (:func:`_in_memory`).
+        tables: read only these lake tables (the others read as empty), or None: all of
+            them. Each table's view reads its files' footers first (:func:`_one_schema`), so
+            ``status`` over years of daily partitions asks only for the one it counts.
 
     Raises:
         LakeError: the lake has no ``conversations`` table yet (when ``require``).
     """
-    present = [t for t in TABLES if lake.exists(t)]
-    if require and "conversations" not in present:
+    wanted = TABLES if tables is None else [t for t in TABLES if t in set(tables)]
+    present = [t for t in wanted if lake.exists(t)]
+    if require and not (
+        "conversations" in present if "conversations" in wanted else lake.exists("conversations")
+    ):
         raise LakeError(
             f"the lake at {lake.uri} has no conversations yet",
             "run 'analytics collect' (or 'analytics run') first, or pass --lake",
