@@ -8,6 +8,13 @@ Usage:
     uv run python scripts/bench.py --format facebook --sizes 100000 1000000
     uv run python scripts/bench.py --enrich 2000            # labeling: 1, 4, 16 workers
     uv run python scripts/bench.py --enrich 2000 --rpm 600  # ... under a rate limit
+    uv run python scripts/bench.py --floor --format jsonl --sizes 1000000   # issue 14's bar
+
+``--floor`` runs ``scripts/floor.py`` (the least polars code doing the same job) and
+``analytics collect --no-enrich`` as a user runs it, each in a fresh process, in turn, three
+times each (``--repeat``), and prints the median wall time, messages/s, peak RSS and the ratio
+of collect to the floor. The floor reads canonical messages only, so for ``twcs`` and
+``facebook`` it runs on the same messages in JSONL.
 """
 
 from __future__ import annotations
@@ -144,6 +151,98 @@ def bench_enrich(conversations: int, latency_s: float, workers: list[int], rpm: 
         )
 
 
+def measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Run ``cmd`` in a wrapper process; return (wall s, the command's peak RSS MiB, stdout).
+
+    The wrapper has one child, so its ``RUSAGE_CHILDREN`` maximum is that command's own peak.
+    """
+    wrapper = (
+        "import resource, subprocess, sys, time, json\n"
+        "t = time.perf_counter()\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "wall = time.perf_counter() - t\n"
+        "if p.returncode: sys.stderr.write(p.stderr); sys.exit(p.returncode)\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps({'wall': wall, 'rss': rss, 'out': p.stdout}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=cwd, check=True
+    )
+    r = json.loads(proc.stdout)
+    return r["wall"], r["rss"], r["out"]
+
+
+def generated(fmt: str, size: int) -> Path:
+    """Return the cached generated input of ``fmt`` and ``size`` (written on first use)."""
+    data = ROOT / "bench-data" / f"{fmt}-{size}.{SUFFIX[fmt]}"
+    if not data.exists():
+        data.parent.mkdir(exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "generate_data.py"),
+                "--format",
+                fmt,
+                "--messages",
+                str(size),
+                "--out",
+                str(data),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return data
+
+
+def bench_floor(fmt: str, sizes: list[int], repeat: int, batch_size: int | None) -> None:
+    """Time the floor and ``analytics collect`` in turn on the same input; print the table."""
+    import statistics
+
+    print(
+        "| input | messages | floor s | floor MiB | collect s | collect msg/s | collect MiB "
+        "| collect / floor |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    for size in sizes:
+        data = generated(fmt, size)
+        canonical = data if SOURCE_OF[fmt] == "files" else generated("jsonl", size)
+        floor_runs, collect_runs = [], []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+                wall, rss, _ = measured(
+                    [sys.executable, str(ROOT / "scripts" / "floor.py"), str(canonical), tmp],
+                    ROOT,
+                )
+                floor_runs.append((wall, rss))
+            with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "analytics_cli",
+                    "collect",
+                    "--source",
+                    SOURCE_OF[fmt],
+                    str(data),
+                    "--lake",
+                    f"{tmp}/lake",
+                    "--state-file",
+                    f"{tmp}/state.json",
+                    "--no-enrich",
+                ]
+                if batch_size:
+                    cmd += ["--batch-size", str(batch_size)]
+                wall, rss, _ = measured(cmd, Path(tmp))
+                collect_runs.append((wall, rss))
+        fw = statistics.median(w for w, _ in floor_runs)
+        cw = statistics.median(w for w, _ in collect_runs)
+        fr = max(r for _, r in floor_runs)
+        cr = max(r for _, r in collect_runs)
+        print(
+            f"| {fmt} | {size:,} | {fw:.2f} | {fr:,.0f} | {cw:.2f} | {size / cw:,.0f} | "
+            f"{cr:,.0f} | {cw / fw:.2f} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -157,14 +256,21 @@ def main() -> None:
     ap.add_argument("--rpm", type=float, default=0, help="--enrich: requests/min limit (0: none)")
     ap.add_argument("--format", default="parquet", choices=sorted(SOURCE_OF))
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--batch-size", type=int, default=1000)
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="default: 1000; --floor: the CLI's"
+    )
+    ap.add_argument("--floor", action="store_true", help="collect against scripts/floor.py")
+    ap.add_argument("--repeat", type=int, default=3, help="--floor: runs of each")
     ap.add_argument("--child", nargs=3, metavar=("SOURCE", "PATH", "LAKE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.enrich:
         bench_enrich(a.enrich, a.latency, a.workers, a.rpm)
         return
     if a.child:
-        child(*a.child, a.batch_size)
+        child(*a.child, a.batch_size or 1000)
+        return
+    if a.floor:
+        bench_floor(a.format, a.sizes, a.repeat, a.batch_size)
         return
     print(
         f"{'format':>9} {'messages':>10} {'collect s':>9} {'msg/s':>10} {'report s':>8} "
@@ -193,7 +299,7 @@ def main() -> None:
                     sys.executable,
                     __file__,
                     "--batch-size",
-                    str(a.batch_size),
+                    str(a.batch_size or 1000),
                     "--child",
                     SOURCE_OF[a.format],
                     str(data),
