@@ -36,7 +36,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from analytics_framework.errors import InputError, InputNotFoundError
-from analytics_framework.model import MESSAGE_SCHEMA, ROLE_ORDER
+from analytics_framework.model import MESSAGE_SCHEMA
 from analytics_framework.settings import Settings
 from analytics_framework.sources.base import (
     PARSE_ERRORS,
@@ -47,6 +47,7 @@ from analytics_framework.sources.base import (
     parser_error,
 )
 from analytics_framework.sources.batching import READ_CHUNK_ROWS, conversation_chunks
+from analytics_framework.sources.spill import sort_spilled
 
 
 def fingerprint_files(paths: list[Path]) -> dict[str, dict[str, Any]]:
@@ -205,9 +206,9 @@ class FileSource(Source):
         """
         origin = self.origin
         with tempfile.TemporaryDirectory(prefix="analytics-sort-") as tmp:
-            sorted_path, bad_path = Path(tmp, "sorted.parquet"), Path(tmp, "rejected.parquet")
+            bad_path = Path(tmp, "rejected.parquet")
             try:
-                self._sort_input(sorted_path, bad_path)
+                sorted_paths = self._sort_input(Path(tmp), bad_path)
             finally:
                 if self._scratch is not None:
                     self._scratch.cleanup()
@@ -216,36 +217,32 @@ class FileSource(Source):
             for chunk in pq.ParquetFile(bad_path).iter_batches(batch_size=READ_CHUNK_ROWS):
                 yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)
                 seq += 1
-            for frame in conversation_chunks(sorted_path, batch_size):
+            for frame in conversation_chunks(sorted_paths, batch_size):
                 yield SourceBatch(seq, frame, origin=origin)
                 seq += 1
 
-    def _sort_input(self, sorted_path: Path, bad_path: Path) -> None:
-        """Write the good rows, sorted, and the rejected rows to two Parquet files.
+    def _sort_input(self, folder: Path, bad_path: Path) -> list[Path]:
+        """Write the rejected rows to ``bad_path`` and the good rows, sorted, under ``folder``.
+
+        One streaming pass over the input spills the good rows unsorted and the rejected ones;
+        :func:`.spill.sort_spilled` then orders the good rows bucket by bucket, so memory is set
+        by a bucket, not by the input. Returns the sorted files, in order.
 
         When polars cannot parse the input and the source has a lenient reading, the input is
         read once more that way.
         """
+        rows_path = folder / "rows.parquet"
         while True:
             try:
                 self.unreadable = []
                 good, bad = self.split(self.scan())
-                role_rank = pl.col("role").replace_strict(
-                    ROLE_ORDER, default=9, return_dtype=pl.Int8
-                )
-                ordered = good.with_columns(
-                    _conv_start=pl.col("sent_at").min().over("conversation_id"),
-                    _role_rank=role_rank,
-                ).sort("_conv_start", "conversation_id", "sent_at", "_role_rank", "message_id")
                 pl.collect_all(
                     [
-                        ordered.drop("_conv_start", "_role_rank").sink_parquet(
-                            sorted_path, lazy=True
-                        ),
+                        good.sink_parquet(rows_path, lazy=True),
                         pl.concat([*self.unreadable, bad]).sink_parquet(bad_path, lazy=True),
                     ]
                 )
-                return
+                break
             except PARSE_ERRORS as exc:
                 if isinstance(exc, pl.exceptions.ComputeError) and self._go_lenient():
                     continue
@@ -254,6 +251,7 @@ class FileSource(Source):
                     f"cannot read {self.files[0]}{more} as {self.name} input: {parser_error(exc)}",
                     f"check that the file is in the {self.name} format ({self.description})",
                 ) from None
+        return sort_spilled(rows_path, folder)
 
     def _go_lenient(self) -> bool:
         """Switch to the lenient reading; False when there is none or it is already on."""
