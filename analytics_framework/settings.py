@@ -40,8 +40,13 @@ class Settings(BaseSettings):
         1000,
         ge=1,
         le=1_000_000,
-        description="Conversations per batch: the unit of staging, commits and --resume. "
-        "It does not bound memory: the input is sorted as a whole first.",
+        description="Conversations per batch: the unit of staging, commits and --resume.",
+    )
+    sort_memory: str = Field(
+        "256MB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="Memory DuckDB may use to sort a big file input by conversation before "
+        "batching (it spills the rest to a temporary folder), e.g. 256MB or 1GB.",
     )
     timezone: str = Field(
         "UTC", description="IANA time zone for partition days and report periods."

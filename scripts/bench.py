@@ -172,9 +172,10 @@ def measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     return r["wall"], r["rss"], r["out"]
 
 
-def generated(fmt: str, size: int) -> Path:
-    """Return the cached generated input of ``fmt`` and ``size`` (written on first use)."""
-    data = ROOT / "bench-data" / f"{fmt}-{size}.{SUFFIX[fmt]}"
+def generated(fmt: str, size: int, days: int = 90) -> Path:
+    """Return the cached generated input of ``fmt``, ``size`` and ``days`` (made on first use)."""
+    span = "" if days == 90 else f"-{days}d"
+    data = ROOT / "bench-data" / f"{fmt}-{size}{span}.{SUFFIX[fmt]}"
     if not data.exists():
         data.parent.mkdir(exist_ok=True)
         subprocess.run(
@@ -185,6 +186,8 @@ def generated(fmt: str, size: int) -> Path:
                 fmt,
                 "--messages",
                 str(size),
+                "--days",
+                str(days),
                 "--out",
                 str(data),
             ],
@@ -194,7 +197,9 @@ def generated(fmt: str, size: int) -> Path:
     return data
 
 
-def bench_floor(fmt: str, sizes: list[int], repeat: int, batch_size: int | None) -> None:
+def bench_floor(
+    fmt: str, sizes: list[int], repeat: int, batch_size: int | None, days: int = 90
+) -> None:
     """Time the floor and ``analytics collect`` in turn on the same input; print the table."""
     import statistics
 
@@ -203,8 +208,8 @@ def bench_floor(fmt: str, sizes: list[int], repeat: int, batch_size: int | None)
         "| collect / floor |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     for size in sizes:
-        data = generated(fmt, size)
-        canonical = data if SOURCE_OF[fmt] == "files" else generated("jsonl", size)
+        data = generated(fmt, size, days)
+        canonical = data if SOURCE_OF[fmt] == "files" else generated("jsonl", size, days)
         floor_runs, collect_runs = [], []
         for _ in range(repeat):
             with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
@@ -261,6 +266,7 @@ def main() -> None:
     )
     ap.add_argument("--floor", action="store_true", help="collect against scripts/floor.py")
     ap.add_argument("--repeat", type=int, default=3, help="--floor: runs of each")
+    ap.add_argument("--days", type=int, default=90, help="--floor: span of conversation starts")
     ap.add_argument("--child", nargs=3, metavar=("SOURCE", "PATH", "LAKE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.enrich:
@@ -270,7 +276,7 @@ def main() -> None:
         child(*a.child, a.batch_size or 1000)
         return
     if a.floor:
-        bench_floor(a.format, a.sizes, a.repeat, a.batch_size)
+        bench_floor(a.format, a.sizes, a.repeat, a.batch_size, a.days)
         return
     print(
         f"{'format':>9} {'messages':>10} {'collect s':>9} {'msg/s':>10} {'report s':>8} "

@@ -1,8 +1,9 @@
-"""Ordering by conversation in buckets gives exactly the one big sort (issue 14: flat memory).
+"""Sorting spilled rows out of memory gives exactly the one big sort (issue 14: flat memory).
 
-File sources spill their rows and sort them bucket by bucket (sources/spill.py). Read one after
-another, the buckets must be the same rows in the same order as one sort of everything, so that
-batches, batch numbers (a resume skips batches by number) and the lake are unchanged.
+File sources spill their rows and sort big inputs with DuckDB under a memory limit
+(sources/spill.py). The rows must come out in the same order, with the same types, as one polars
+sort of everything, so that batches, batch numbers (a resume skips batches by number) and the
+lake do not depend on the input's size.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from analytics_framework.errors import ConfigurationError
 from analytics_framework.model import ROLE_ORDER
 from analytics_framework.settings import load_settings
 from analytics_framework.sources import spill
@@ -71,38 +73,33 @@ def spilled(tmp_path, rows: list[dict]):
     return frame, path
 
 
-@pytest.mark.parametrize("bucket_rows", [1, 7, 50, 10**9])
-def test_buckets_read_in_order_are_the_one_sort(tmp_path, bucket_rows):
+@pytest.mark.parametrize("in_memory_rows", [0, 10**9], ids=["duckdb", "polars"])
+def test_the_external_and_the_in_memory_sort_are_the_one_sort(tmp_path, in_memory_rows):
     frame, path = spilled(tmp_path, messages(300))
     out = tmp_path / "out"
     out.mkdir()
-    files = sort_spilled(path, out, bucket_rows)
+    files = sort_spilled(path, out, in_memory_rows=in_memory_rows)
     got = pl.concat([pl.read_parquet(f) for f in files])
+    assert got.schema == frame.schema  # the same polars types, whichever sorted them
     assert got.equals(one_sort(frame))
-    if bucket_rows == 50:
-        assert len(files) > 10  # many buckets, each a consecutive stretch
-        ids = [set(pl.read_parquet(f)["conversation_id"]) for f in files]  # none split
-        assert all(not (a & b) for i, a in enumerate(ids) for b in ids[i + 1 :])
-    if bucket_rows == 10**9:
-        assert len(files) == 1
 
 
-def test_a_conversation_longer_than_a_bucket_stays_whole(tmp_path):
-    rows = messages(20)
-    long = [
-        {**rows[0], "message_id": f"long-{i}", "conversation_id": "long", "text": str(i)}
-        for i in range(40)
-    ]
-    frame, path = spilled(tmp_path, rows + long)
+def test_the_external_sort_spills_under_its_memory_limit(tmp_path):
+    frame, path = spilled(tmp_path, messages(20_000))  # about 120k rows
     out = tmp_path / "out"
     out.mkdir()
-    files = sort_spilled(path, out, 10)
-    holding = [f for f in files if "long" in set(pl.read_parquet(f)["conversation_id"])]
-    assert len(holding) == 1
+    files = sort_spilled(path, out, memory="48MB", in_memory_rows=0)
     assert pl.concat([pl.read_parquet(f) for f in files]).equals(one_sort(frame))
 
 
-def test_file_source_batches_do_not_depend_on_the_bucket_size(tmp_path, monkeypatch):
+def test_too_little_sort_memory_is_one_line_naming_the_setting(tmp_path):
+    _, path = spilled(tmp_path, messages(2000))
+    with pytest.raises(ConfigurationError) as exc:
+        sort_spilled(path, tmp_path, memory="1MB", in_memory_rows=0)
+    assert "ANALYTICS_SORT_MEMORY=1MB" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_file_source_batches_do_not_depend_on_how_they_were_sorted(tmp_path, monkeypatch):
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in messages(400)) + "\n")
 
@@ -110,8 +107,8 @@ def test_file_source_batches_do_not_depend_on_the_bucket_size(tmp_path, monkeypa
         source = FilesSource(str(src), load_settings())
         return [b.messages for b in source.batches(25) if b.messages.height]
 
-    whole = batches()
-    monkeypatch.setattr(spill, "BUCKET_ROWS", 60)  # about 10 conversations a bucket
-    bucketed = batches()
-    assert len(bucketed) == len(whole) == 16
-    assert all(a.equals(b) for a, b in zip(whole, bucketed, strict=True))
+    in_memory = batches()
+    monkeypatch.setattr(spill, "IN_MEMORY_ROWS", 0)  # every input through DuckDB
+    external = batches()
+    assert len(external) == len(in_memory) == 16
+    assert all(a.equals(b) for a, b in zip(in_memory, external, strict=True))

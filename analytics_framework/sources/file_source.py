@@ -251,7 +251,7 @@ class FileSource(Source):
                     f"cannot read {self.files[0]}{more} as {self.name} input: {parser_error(exc)}",
                     f"check that the file is in the {self.name} format ({self.description})",
                 ) from None
-        return sort_spilled(rows_path, folder)
+        return sort_spilled(rows_path, folder, memory=self.settings.sort_memory)
 
     def _go_lenient(self) -> bool:
         """Switch to the lenient reading; False when there is none or it is already on."""

@@ -27,7 +27,12 @@ from analytics_framework.errors import ConfigurationError, InputError, InputNotF
 from analytics_framework.model import ROLES, stable_message_id_expr
 from analytics_framework.sources.base import REJECTED_SCHEMA, UNREADABLE, parser_error
 from analytics_framework.sources.file_source import FileSource
-from analytics_framework.sources.rows import first_reason, parse_timestamp, require_columns
+from analytics_framework.sources.rows import (
+    first_reason,
+    mapped,
+    parse_timestamp,
+    require_columns,
+)
 from analytics_framework.sources.text import (
     LINE_KEY,
     check_text,
@@ -54,6 +59,10 @@ ROLE_SYNONYMS = {
     "assistant": "bot",
     "automated": "bot",
 }
+ROW_KEY = "_analytics_row"
+"""The 1-based row number polars adds to each record (``with_row_index``: it streams, where
+``int_range(pl.len())`` made polars read the whole input first)."""
+
 FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -129,19 +138,21 @@ class FilesSource(FileSource):
 
     def _open(self, path: Path, fmt: str, lenient: bool) -> tuple[pl.LazyFrame, pl.Expr]:
         """Return the file's lazy rows and the expression naming each record."""
-        rows = pl.format("{} row {}", pl.lit(path.name), pl.int_range(1, pl.len() + 1))
+        rows = pl.format("{} row {}", pl.lit(path.name), pl.col(ROW_KEY))
         if fmt == "parquet":
-            return pl.scan_parquet(path), rows
+            return pl.scan_parquet(path).with_row_index(ROW_KEY, offset=1), rows
         if fmt == "csv":
             clean = self.scratch_path(".csv") if lenient else None
             if clean is not None and mark_invalid_utf8(path, clean):
                 lf = pl.scan_csv(clean, infer_schema=False)
-                return flag_marked(lf, lf.collect_schema().names()), rows
+                lf = flag_marked(lf, lf.collect_schema().names())
+                return lf.with_row_index(ROW_KEY, offset=1), rows
             if clean is not None:
                 clean.unlink()  # no invalid byte: polars fails on something else, say so below
-            return pl.scan_csv(path, infer_schema=False), rows
+            return pl.scan_csv(path, infer_schema=False).with_row_index(ROW_KEY, offset=1), rows
         if not lenient:
-            return pl.scan_ndjson(path, infer_schema_length=1000), rows
+            lf = pl.scan_ndjson(path, infer_schema_length=1000)
+            return lf.with_row_index(ROW_KEY, offset=1), rows
         good, bad = self.scratch_path(".jsonl"), self.scratch_path(".jsonl")
         found = clean_jsonl(path, good, bad, path.name)
         if not found.good:
@@ -173,7 +184,7 @@ class FilesSource(FileSource):
                         f"check that the file is valid {fmt}",
                     ) from None
                 lenient = True  # polars failed within the first rows: read it line by line
-        names = [n for n in names if n not in (LINE_KEY, UNREADABLE)]
+        names = [n for n in names if n not in (LINE_KEY, UNREADABLE, ROW_KEY)]
         mapping = parse_column_map(self.options.get("column_map"))  # type: ignore[arg-type]
         renames = {theirs: canonical for canonical, theirs in mapping.items() if theirs in names}
         cols = [renames.get(n, n) for n in names]
@@ -223,7 +234,7 @@ class FilesSource(FileSource):
     @staticmethod
     def _role() -> pl.Expr:
         r = pl.col("role").str.strip_chars().str.to_lowercase()
-        return r.replace(ROLE_SYNONYMS)
+        return mapped(r, ROLE_SYNONYMS)
 
     def canonical(self) -> dict[str, pl.Expr]:
         """Canonical columns; ids prefixed with ``files:``."""
@@ -247,7 +258,7 @@ class FilesSource(FileSource):
             sent_at=pl.col("_sent_at"),
             sender_id=pl.col("sender_id"),
             text=pl.col("text").fill_null(""),
-        ).map_batches(fill_ids, return_dtype=pl.String)
+        ).map_batches(fill_ids, return_dtype=pl.String, is_elementwise=True)
         return {
             "message_id": message_id,
             "conversation_id": conv,
