@@ -343,7 +343,7 @@ def collect(
         lookback=lookback,
         llm_provider=provider,
         taxonomy_file=str(taxonomy) if taxonomy else None,
-        llm_workers=workers,
+        workers=workers,
         mongodb_uri=mongodb_uri,
         use_s3_state=use_s3_state,
         rps=rps,
@@ -495,7 +495,7 @@ def run(
         timezone=timezone,
         llm_provider=provider,
         taxonomy_file=str(taxonomy) if taxonomy else None,
-        llm_workers=workers,
+        workers=workers,
         mongodb_uri=mongodb_uri,
         use_s3_state=use_s3_state,
         rps=rps,
@@ -551,7 +551,7 @@ def enrich_cmd(
         lake_uri=lake,
         llm_provider=provider,
         taxonomy_file=str(taxonomy) if taxonomy else None,
-        llm_workers=workers,
+        workers=workers,
         mongodb_uri=mongodb_uri,
     )
     start, end = _days(start_date, end_date)

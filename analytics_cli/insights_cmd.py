@@ -141,7 +141,7 @@ def scripts(
         raise ConfigurationError(f"--limit {limit} shows nothing", "give 1 or more, e.g. 20")
     check_format(fmt)
     settings = load_settings(
-        lake_uri=lake, timezone=timezone, llm_provider=provider, llm_workers=workers
+        lake_uri=lake, timezone=timezone, llm_provider=provider, workers=workers
     )
     days = _days(start_date, end_date)
     target = open_lake(settings.lake_uri, settings.s3_endpoint_url)
@@ -149,7 +149,7 @@ def scripts(
     namer, named_by, stats, cache = None, "local", LabelStats(), None
     if labeler is not None:
         cache = llm_cache(settings)
-        namer = llm_namer(labeler, cache=cache, workers=settings.llm_workers, stats=stats)
+        namer = llm_namer(labeler, cache=cache, workers=settings.workers, stats=stats)
         named_by = f"{labeler.name}:{labeler.model}"
     try:
         result = build(

@@ -188,7 +188,10 @@ TaxonomyOpt = Annotated[
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
-        "--workers", metavar="N", help="Threads sending LLM requests." + default_text("4")
+        "--workers",
+        metavar="N",
+        help="Threads a stage runs at once: LLM requests while labeling, partitions written "
+        "while collecting (ANALYTICS_WORKERS)." + default_text("4"),
     ),
 ]
 ForceReprocessOpt = Annotated[

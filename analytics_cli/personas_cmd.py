@@ -110,7 +110,7 @@ def personas(
         lake_uri=lake,
         timezone=timezone,
         llm_provider=provider,
-        llm_workers=workers,
+        workers=workers,
         mongodb_uri=mongodb_uri,
     )
     days = _days(start_date, end_date)
@@ -123,9 +123,7 @@ def personas(
     if labeler is not None:
         cache = llm_cache(settings)
         model = embed_model or getattr(settings, f"{labeler.name}_embed_model")
-        embed = _Embedder(
-            labeler, model, cache=cache, workers=settings.llm_workers, stats=embed_stats
-        )
+        embed = _Embedder(labeler, model, cache=cache, workers=settings.workers, stats=embed_stats)
 
         def namer(clusters: dict[str, Any]) -> dict[str, Any]:
             named, _ = name_clusters(
@@ -133,7 +131,7 @@ def personas(
                 clusters,
                 "persona",
                 cache=cache,
-                workers=settings.llm_workers,
+                workers=settings.workers,
                 stats=name_stats,
             )
             return named

@@ -214,7 +214,7 @@ def translate(
         lake_uri=lake,
         batch_size=batch_size,
         llm_provider=provider,
-        llm_workers=workers,
+        workers=workers,
         mongodb_uri=mongodb_uri,
     )
     start, end = _days(start_date, end_date)

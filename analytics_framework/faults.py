@@ -15,6 +15,7 @@ Unset (always, outside tests) the hook does nothing.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 
 ENV_VAR = "ANALYTICS_TEST_FAIL_AT"
@@ -22,6 +23,7 @@ POINTS = ("after_extract", "mid_write", "after_write", "after_commit")
 EXIT_CODE = 86
 
 _reached: Counter[str] = Counter()
+_count_lock = threading.Lock()  # partitions are published by several threads
 
 
 def fail_point(point: str) -> None:
@@ -32,6 +34,8 @@ def fail_point(point: str) -> None:
     name, _, count = wanted.partition(":")
     if name != point:
         return
-    _reached[point] += 1
-    if _reached[point] == int(count or 1):
+    with _count_lock:
+        _reached[point] += 1
+        reached = _reached[point]
+    if reached == int(count or 1):
         os._exit(EXIT_CODE)

@@ -210,7 +210,7 @@ def enrich_job(
                 lake,
                 labeler,
                 cache=cache,
-                workers=settings.llm_workers,
+                workers=settings.workers,
                 force=force,
                 start=start,
                 end=end,

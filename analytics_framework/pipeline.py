@@ -265,7 +265,9 @@ def collect(
         ordered = type(source).ordered
     t_start, t_end = day_range_utc(plan.start, plan.end, plan.timezone)
     tz = zoneinfo.ZoneInfo(plan.timezone)
-    loader = PartitionLoader(lake, plan.load_id, keep_in_memory=ordered)
+    loader = PartitionLoader(
+        lake, plan.load_id, keep_in_memory=ordered, workers=source.settings.workers
+    )
     loader.adopt()  # a resumed load's staged batches
     if store is not None and state is not None and plan.resume_after < 0:
         record = plan.to_record()

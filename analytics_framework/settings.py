@@ -189,7 +189,14 @@ class Settings(BaseSettings):
         description="OpenAI embeddings model for personas. (--embed-model)",
     )
     llm_batch_size: int = Field(10, ge=1, le=100, description="Conversations per LLM request.")
-    llm_workers: int = Field(4, ge=1, le=64, description="Threads sending requests. (--workers)")
+    workers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("ANALYTICS_WORKERS", "ANALYTICS_LLM_WORKERS"),
+        description="Threads a stage runs at once: LLM requests while labeling, naming, "
+        "translating and embedding; partitions written while collecting. (--workers)",
+    )
     llm_timeout_s: float = Field(60.0, gt=0, description="Seconds before a request times out.")
     llm_max_attempts: int = Field(6, ge=1, description="Attempts per request, retries included.")
     llm_max_wait_s: float = Field(

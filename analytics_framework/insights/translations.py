@@ -665,7 +665,7 @@ def translate_job(
                 lake,
                 labeler,
                 cache=cache,
-                workers=settings.llm_workers,
+                workers=settings.workers,
                 start=start,
                 end=end,
                 org=org,

@@ -15,6 +15,7 @@ sources publish everything at the end of the run.
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -41,12 +42,19 @@ class PartitionLoader:
         keep_in_memory: also keep staged frames in memory until published, so publishing
             need not read them back. Right for ordered sources, whose staging stays small;
             an unordered source would hold its whole input.
+        workers: partitions published at once, by a pool of threads (``--workers``). Each
+            partition is its own file, written to a temporary name and renamed, so the order
+            in which they appear does not matter: until the batch's state is committed, a
+            crash leaves staged batches that the next run publishes again (idempotently).
     """
 
-    def __init__(self, lake: Lake, load_id: str, keep_in_memory: bool = False) -> None:
+    def __init__(
+        self, lake: Lake, load_id: str, keep_in_memory: bool = False, workers: int = 1
+    ) -> None:
         self.lake = lake
         self.load_id = load_id
         self.keep_in_memory = keep_in_memory
+        self.workers = max(1, workers)
         # staged file -> (table, partitions it still holds unpublished)
         self._staged: dict[str, tuple[str, set[Partition]]] = {}
         self._frames: dict[str, pl.DataFrame] = {}
@@ -102,9 +110,20 @@ class PartitionLoader:
         for path, (table, parts) in self._staged.items():
             for part in parts & set(todo):
                 by_table[table][part].append(path)
-        for table, parts in by_table.items():
-            for part, paths in sorted(parts.items()):
-                self._publish_one(table, part, paths)
+        work = [
+            (table, part, paths)
+            for table, parts in by_table.items()
+            for part, paths in sorted(parts.items())
+        ]
+        if self.workers > 1 and len(work) > 1:  # polars writes outside the GIL
+            with ThreadPoolExecutor(
+                min(self.workers, len(work)), thread_name_prefix="publish"
+            ) as pool:
+                for _ in pool.map(lambda job: self._publish_one(*job), work):
+                    pass  # the first failure is raised here, once the others have stopped
+        else:
+            for job in work:
+                self._publish_one(*job)
         for path in list(self._staged):
             table, parts = self._staged[path]
             parts.difference_update(todo)
