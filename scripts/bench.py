@@ -266,7 +266,7 @@ def main() -> None:
     )
     ap.add_argument("--floor", action="store_true", help="collect against scripts/floor.py")
     ap.add_argument("--repeat", type=int, default=3, help="--floor: runs of each")
-    ap.add_argument("--days", type=int, default=90, help="--floor: span of conversation starts")
+    ap.add_argument("--days", type=int, default=90, help="span of conversation starts")
     ap.add_argument("--child", nargs=3, metavar=("SOURCE", "PATH", "LAKE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.enrich:
@@ -283,22 +283,7 @@ def main() -> None:
         f"{'peak RSS MiB':>12}"
     )
     for size in a.sizes:
-        data = ROOT / "bench-data" / f"{a.format}-{size}.{SUFFIX[a.format]}"
-        if not data.exists():
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "scripts" / "generate_data.py"),
-                    "--format",
-                    a.format,
-                    "--messages",
-                    str(size),
-                    "--out",
-                    str(data),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+        data = generated(a.format, size, a.days)
         with tempfile.TemporaryDirectory(prefix="bench-lake-") as lake:
             proc = subprocess.run(
                 [
