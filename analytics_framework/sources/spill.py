@@ -16,9 +16,10 @@ Both give the same rows in the same order (:data:`ORDER`), so batches, batch num
 skips batches by number) and ids do not depend on the input's size. Measured (BENCHMARKS.md,
 issue 14): bucketing in polars (a streaming join of every row to its conversation's bucket,
 then ``PartitionBy``) still grew from 0.4 to 0.8 GB between 1M and 3M messages; DuckDB's sort
-stayed at 0.35-0.37 GB. Spilled files live in the caller's temporary folder
-(``analytics-sort-*`` under ``TMPDIR``), removed when the batches have been read; they take
-about the input's size in Parquet, two to three times.
+took 0.35-0.37 GB at 1M and 3M, 0.45 GB at 10M (41 s there, the price of spilling).
+Spilled files live in the caller's temporary folder (``analytics-sort-*`` under ``TMPDIR``),
+removed when the batches have been read; they take about the input's size in Parquet, two to
+three times.
 """
 
 from __future__ import annotations
