@@ -342,39 +342,37 @@ def export_job(
     from analytics_framework.reports import sql_of
     from analytics_framework.storage.query import connect
 
+    # a format without charts, or an unknown one, is looked up (and refused) first; a chart
+    # format is known to exist and is imported once the second process has started
+    exporter = None if fmt in CHART_FORMATS else get_exporter(fmt)
     check_range(start, end)
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     lake.require("conversations")
     # a big lake's charts are drawn in two processes: start the second one before this one
     # imports matplotlib (get_exporter), so that both imports run at once
     worker = None
-    if fmt in CHART_FORMATS and worth_a_worker(lake.table_bytes("conversations")):
+    if exporter is None and worth_a_worker(lake.table_bytes("conversations")):
         worker = start_worker()
-    try:
-        exporter = get_exporter(fmt)
-    except BaseException:
-        if worker is not None:
-            worker.pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    ctx = ExportContext(
-        results={},
-        lake_uri=lake_id(settings.lake_uri),
-        generated_at=datetime.now(UTC),
-        filters={
-            "period": period,
-            "timezone": settings.timezone,
-            "start_date": start.isoformat() if start else None,
-            "end_date": end.isoformat() if end else None,
-            "org": org,
-            "by": by,
-            "compare": compare,
-        },
-        dpi=dpi,
-    )
     ahead = None
-    if exporter.chart_format:
-        ahead = ChartsAhead(ctx, exporter.chart_format, worker=worker)
     try:
+        exporter = exporter or get_exporter(fmt)
+        ctx = ExportContext(
+            results={},
+            lake_uri=lake_id(settings.lake_uri),
+            generated_at=datetime.now(UTC),
+            filters={
+                "period": period,
+                "timezone": settings.timezone,
+                "start_date": start.isoformat() if start else None,
+                "end_date": end.isoformat() if end else None,
+                "org": org,
+                "by": by,
+                "compare": compare,
+            },
+            dpi=dpi,
+        )
+        if exporter.chart_format:
+            ahead = ChartsAhead(ctx, exporter.chart_format, worker=worker)
         # one connection for every report: the views are built (or a small lake read) once
         con = connect(lake, keep_for=sql_of(list(exporter.reports)))
         try:
@@ -393,6 +391,8 @@ def export_job(
     except BaseException:
         if ahead:
             ahead.abort()  # an error or Ctrl-C: stop drawing, at once
+        elif worker is not None:
+            worker.pool.shutdown(wait=False, cancel_futures=True)
         raise
     if ahead:
         ahead.finish()  # done already, unless the format drew no chart

@@ -315,6 +315,9 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
+            if field.isupper():  # reported under the variable an alias read (env names)
+                problems.append(f"{field}: {err['msg']}")
+                continue
             env = f"ANALYTICS_{field.upper()}"
             problems.append(f"{field} ({env}): {err['msg']}")
         raise ConfigurationError(

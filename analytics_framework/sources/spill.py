@@ -24,6 +24,7 @@ three times.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -97,8 +98,12 @@ def _external_sort(rows_path: Path, out: Path, spill: Path, schema: pl.Schema, m
     rank = " ".join(f"WHEN '{role}' THEN {n}" for role, n in ROLE_ORDER.items())
     src = str(rows_path).replace("'", "''")
     dst = str(out).replace("'", "''")
+    # no progress bar: DuckDB prints it on stdout for queries over 2 s; each thread needs its
+    # share of the memory limit, so at most 4
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET threads = {min(os.cpu_count() or 1, 4)}")
         con.execute(f"SET memory_limit = '{memory}'")
         con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
         con.execute("SET preserve_insertion_order = false")
@@ -111,8 +116,9 @@ def _external_sort(rows_path: Path, out: Path, spill: Path, schema: pl.Schema, m
                     FROM r GROUP BY conversation_id
                 )
                 SELECT r.* FROM r JOIN s USING (conversation_id)
-                ORDER BY s._conv_start, r.conversation_id, r.sent_at,
-                         CASE r.role {rank} ELSE 9 END, r.message_id
+                ORDER BY s._conv_start NULLS FIRST, r.conversation_id NULLS FIRST,
+                         r.sent_at NULLS FIRST, CASE r.role {rank} ELSE 9 END,
+                         r.message_id NULLS FIRST
             ) TO '{dst}' (FORMAT parquet, ROW_GROUP_SIZE 65536)
             """
         )

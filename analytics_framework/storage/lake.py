@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ import pyarrow.fs as pafs
 
 from analytics_framework.errors import LakeError
 from analytics_framework.faults import fail_point
+
+_CLIENT_LOCK = threading.Lock()
+"""Guards the lazy creation of a lake's boto3 client (boto3's default session is not
+thread-safe, and the loader publishes partitions from several threads)."""
 
 REACH_FIX = "check that the lake is reachable and writable (analytics doctor), then re-run"
 
@@ -219,8 +224,9 @@ class Lake:
 
         from analytics_framework.storage.s3 import boto3_client
 
-        if self._client is None:
-            self._client = boto3_client(self.s3)
+        with _CLIENT_LOCK:  # partitions are published by several threads
+            if self._client is None:
+                self._client = boto3_client(self.s3)
         bucket, _, key = path.partition("/")
         body.seek(0)
         try:

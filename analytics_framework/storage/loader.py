@@ -116,14 +116,19 @@ class PartitionLoader:
             for part, paths in sorted(parts.items())
         ]
         if self.workers > 1 and len(work) > 1:  # polars writes outside the GIL
-            with ThreadPoolExecutor(
-                min(self.workers, len(work)), thread_name_prefix="publish"
-            ) as pool:
-                for _ in pool.map(lambda job: self._publish_one(*job), work):
-                    pass  # the first failure is raised here, once the others have stopped
+            pool = ThreadPoolExecutor(min(self.workers, len(work)), thread_name_prefix="publish")
+            try:
+                futures = [pool.submit(self._publish_one, *job) for job in work]
+                placed = [f.result() for f in futures]  # in work order; the first error raises
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # the rest is not started
+                raise
+            pool.shutdown(wait=True)
         else:
-            for job in work:
-                self._publish_one(*job)
+            placed = [self._publish_one(*job) for job in work]
+        for part, ids in placed:  # in work order, as one thread would: the last placement wins
+            for cid in ids:
+                self.placed[cid] = part
         for path in list(self._staged):
             table, parts = self._staged[path]
             parts.difference_update(todo)
@@ -134,7 +139,14 @@ class PartitionLoader:
         self.published.extend(todo)
         return todo
 
-    def _publish_one(self, table: str, part: Partition, paths: list[str]) -> None:
+    def _publish_one(
+        self, table: str, part: Partition, paths: list[str]
+    ) -> tuple[Partition, list[str]]:
+        """Merge the staged rows of ``part`` into ``table``'s partition file and write it.
+
+        Returns ``part`` and the conversations new to it (tracked moves; none for other tables):
+        the caller records them, in order, once every partition of the batch is written.
+        """
         new = pl.concat(
             [self._read_staged(p, part) for p in sorted(paths)], how="vertical_relaxed"
         ).drop("year", "month", "day")
@@ -143,13 +155,14 @@ class PartitionLoader:
             keep = old.join(new.select(UPSERT_KEY).unique(), on=UPSERT_KEY, how="anti")
             new = pl.concat([keep, new], how="diagonal_relaxed")  # columns added since kept
         self.lake.write_partition(table, part, new.sort(SORT_KEYS[table]))
-        if table == "conversations" and self.track_moves:
-            for cid in (
-                new[UPSERT_KEY]
-                if old is None
-                else new.join(old.select(UPSERT_KEY), on=UPSERT_KEY, how="anti")[UPSERT_KEY]
-            ):
-                self.placed[cid] = part  # new to this partition: may have moved from another
+        if table != "conversations" or not self.track_moves:
+            return part, []
+        arrived = (  # new to this partition: may have moved from another
+            new[UPSERT_KEY]
+            if old is None
+            else new.join(old.select(UPSERT_KEY), on=UPSERT_KEY, how="anti")[UPSERT_KEY]
+        )
+        return part, arrived.to_list()
 
     def _read_staged(self, path: str, part: Partition) -> pl.DataFrame:
         frame = self._frames.get(path)

@@ -177,6 +177,7 @@ def connect(
             "run 'analytics collect' (or 'analytics run') first, or pass --lake",
         )
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # DuckDB prints it on stdout after 2 s
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET parquet_metadata_cache = true")
     reader = "local"
