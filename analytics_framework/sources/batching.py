@@ -12,22 +12,20 @@ READ_CHUNK_ROWS = 65_536
 """Rows read at a time from the sorted temporary file."""
 
 
-def conversation_chunks(paths: Path | list[Path], batch_size: int) -> Iterator[pl.DataFrame]:
-    """Read Parquet files sorted by conversation; yield frames of ``batch_size`` conversations.
+def conversation_chunks(path: Path, batch_size: int) -> Iterator[pl.DataFrame]:
+    """Read a Parquet file sorted by conversation and yield frames of ``batch_size`` conversations.
 
-    ``paths`` read one after another are one sorted sequence (:func:`.spill.sort_spilled`
-    writes them so). The last conversation of a chunk may continue in the next chunk (or file),
-    so it is carried over until the end. Rows are sorted, so conversation ordinals
-    (``rle_id``) are non-decreasing and a batch is a slice found by binary search.
+    The last conversation of a chunk may continue in the next chunk, so it is carried over until
+    the end of the file. Rows are sorted, so conversation ordinals (``rle_id``) are
+    non-decreasing and a batch is a slice found by binary search.
     """
     carry: pl.DataFrame | None = None
-    for path in [paths] if isinstance(paths, Path) else paths:
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=READ_CHUNK_ROWS):
-            frame = pl.from_arrow(rb)
-            assert isinstance(frame, pl.DataFrame)
-            if carry is not None and carry.height:
-                frame = pl.concat([carry, frame], how="vertical_relaxed")
-            carry = yield from _cut(frame, batch_size, final=False)
+    for rb in pq.ParquetFile(path).iter_batches(batch_size=READ_CHUNK_ROWS):
+        frame = pl.from_arrow(rb)
+        assert isinstance(frame, pl.DataFrame)
+        if carry is not None and carry.height:
+            frame = pl.concat([carry, frame], how="vertical_relaxed")
+        carry = yield from _cut(frame, batch_size, final=False)
     if carry is not None and carry.height:
         yield from _cut(carry, batch_size, final=True)
 

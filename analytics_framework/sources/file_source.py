@@ -9,8 +9,8 @@ A file source says only what differs (meltano/sdk's habit); the loop is written 
 4. :meth:`FileSource.canonical` — expressions for the canonical columns.
 5. Malformed rows go to the quarantine frame with their reason and raw JSON, and so do the
    records a source could not decode (``FileSource.unreadable``, or an :data:`UNREADABLE`
-   column); good rows are sorted by (conversation start, conversation, time) into a temporary
-   Parquet file by polars' streaming engine, then read back in chunks and cut at conversation
+   column); good rows are spilled and sorted by (conversation start, conversation, time) into
+   a temporary Parquet file (:mod:`.spill`), then read back in chunks and cut at conversation
    boundaries (:mod:`.batching`), so no batch splits a conversation.
 
 When polars cannot parse the input, a source with ``lenient_fallback`` is asked once more with
@@ -208,7 +208,7 @@ class FileSource(Source):
         with tempfile.TemporaryDirectory(prefix="analytics-sort-") as tmp:
             bad_path = Path(tmp, "rejected.parquet")
             try:
-                sorted_paths = self._sort_input(Path(tmp), bad_path)
+                sorted_path = self._sort_input(Path(tmp), bad_path)
             finally:
                 if self._scratch is not None:
                     self._scratch.cleanup()
@@ -217,16 +217,17 @@ class FileSource(Source):
             for chunk in pq.ParquetFile(bad_path).iter_batches(batch_size=READ_CHUNK_ROWS):
                 yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)
                 seq += 1
-            for frame in conversation_chunks(sorted_paths, batch_size):
+            for frame in conversation_chunks(sorted_path, batch_size):
                 yield SourceBatch(seq, frame, origin=origin)
                 seq += 1
 
-    def _sort_input(self, folder: Path, bad_path: Path) -> list[Path]:
+    def _sort_input(self, folder: Path, bad_path: Path) -> Path:
         """Write the rejected rows to ``bad_path`` and the good rows, sorted, under ``folder``.
 
         One streaming pass over the input spills the good rows unsorted and the rejected ones;
-        :func:`.spill.sort_spilled` then orders the good rows bucket by bucket, so memory is set
-        by a bucket, not by the input. Returns the sorted files, in order.
+        :func:`.spill.sort_spilled` then orders the good rows (DuckDB's external sort for big
+        inputs), so memory is set by ``ANALYTICS_SORT_MEMORY``, not by the input. Returns the
+        sorted file.
 
         When polars cannot parse the input and the source has a lenient reading, the input is
         read once more that way.

@@ -51,7 +51,7 @@ def _with_keys(rows: pl.LazyFrame) -> pl.LazyFrame:
 
 def sort_spilled(
     rows_path: Path, folder: Path, memory: str = "256MB", in_memory_rows: int | None = None
-) -> list[Path]:
+) -> Path:
     """Order the rows of ``rows_path`` by conversation (see the module docstring).
 
     Args:
@@ -63,8 +63,8 @@ def sort_spilled(
             each call).
 
     Returns:
-        The sorted Parquet files, in order (one today); read one after another they are the
-        rows sorted by :data:`ORDER`, with the input's columns and types.
+        The sorted Parquet file: the rows sorted by :data:`ORDER`, with the input's columns
+        and types.
 
     Raises:
         ConfigurationError: DuckDB ran out of ``memory`` (one line naming the setting).
@@ -81,9 +81,9 @@ def sort_spilled(
             .select(schema.names())
             .sink_parquet(out)
         )
-        return [out]
+        return out
     _external_sort(rows_path, out, folder / "duckdb", schema, memory)
-    return [out]
+    return out
 
 
 def _external_sort(rows_path: Path, out: Path, spill: Path, schema: pl.Schema, memory: str) -> None:
