@@ -36,6 +36,7 @@ from analytics_cli.options import (
     DryRunOpt,
     EndOpt,
     EnrichWaitOpt,
+    ExecutorOpt,
     ForceOpt,
     ForceReprocessOpt,
     FormatOpt,
@@ -45,6 +46,7 @@ from analytics_cli.options import (
     LakeOpt,
     LimitOpt,
     LookbackOpt,
+    MaxRetriesOpt,
     MongoUriOpt,
     NoEnrichOpt,
     NoMongoOpt,
@@ -54,10 +56,12 @@ from analytics_cli.options import (
     PeriodOpt,
     PowerThresholdOpt,
     ProviderOpt,
+    RayAddressOpt,
     ReadS3StateOpt,
     ResumeOpt,
     RpsOpt,
     S3StateOpt,
+    ShardDaysOpt,
     SortOpt,
     SourceNameOpt,
     StartOpt,
@@ -77,6 +81,7 @@ from analytics_framework.errors import (
     ConfigurationError,
     LakeError,
     RunStoppedError,
+    ServiceError,
 )
 from analytics_framework.reports import REPORTS
 
@@ -200,6 +205,58 @@ def _collect(options: jobs.CollectOptions, settings: Settings) -> RunSummary:
     return summary
 
 
+def _collect_sharded(
+    options: jobs.CollectOptions,
+    settings: Settings,
+    address: str,
+    shard_days: int,
+    max_retries: int,
+) -> None:
+    """Run a backfill as Ray shards, a line per shard, then the totals; exit 1 if one failed."""
+    from analytics_framework.distributed.collect import check_options, run_sharded_collect
+
+    check_options(options, settings)
+    if options.dry_run:
+        raise ConfigurationError(
+            "--dry-run plans a local collect", "drop --executor ray to see the plan"
+        )
+
+    def line(o: Any) -> None:
+        where = f" on {o.node}" if o.node else ""
+        if o.status == "failed":
+            err.print(f"shard {o.start}..{o.end} failed: {o.error}", markup=False)
+        else:
+            err.print(
+                f"shard {o.start}..{o.end}: {o.conversations:,} conversations, "
+                f"{o.messages:,} messages in {o.seconds:.1f} s{where}",
+                markup=False,
+            )
+
+    summary = run_sharded_collect(
+        options,
+        settings,
+        address=address,
+        shard_days=shard_days,
+        max_retries=max_retries,
+        on_shard=line,
+        command=" ".join(["analytics", *sys.argv[1:]]),
+    )
+    out.print(
+        f"{summary.count('done')} shards collected, {summary.count('skipped')} already done, "
+        f"{len(summary.failed)} failed: {summary.conversations:,} conversations and "
+        f"{summary.messages:,} messages into {summary.lake} in {summary.seconds:.1f} s "
+        f"({summary.quarantined:,} records quarantined)",
+        markup=False,
+    )
+    if summary.failed:
+        first = summary.failed[0]
+        raise ServiceError(
+            f"{len(summary.failed)} of {len(summary.outcomes)} shards failed; the first, "
+            f"{first.start}..{first.end}: {first.error}",
+            "fix it and re-run the same command: the shards already done are skipped",
+        )
+
+
 def _enrich(
     settings: Settings,
     start: date | None,
@@ -316,6 +373,10 @@ def collect(
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
     use_s3_state: S3StateOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = "auto",
+    shard_days: ShardDaysOpt = 7,
+    max_retries: MaxRetriesOpt = 3,
 ) -> None:
     """Extract, transform and load conversations into the lake.
 
@@ -328,9 +389,14 @@ def collect(
     Arguments:
       PATH  input file, folder or glob (twcs without PATH: the bundled sample)
 
+    With --executor ray, a backfill runs as day-range shards on a Ray cluster (an S3 lake,
+    state on S3); re-running the same command skips the shards already done.
+
     \b
     Example:
       analytics collect --source files ./exports/ --start-date 2024-01-01
+      analytics collect --source files /shared/export.jsonl --lake s3://b/lake \\
+        --start-date 2024-01-01 --end-date 2025-01-01 --executor ray --shard-days 7
     """
     from analytics_framework import jobs
     from analytics_framework.enrich import make_labeler
@@ -364,9 +430,14 @@ def collect(
         mongo=not no_mongodb,
     )
     label = not (dry_run or no_enrich)
+    if executor not in ("local", "ray"):
+        raise ConfigurationError(f"unknown --executor {executor!r}", "use local or ray")
     if label:
         make_labeler(settings)  # a missing key or bad taxonomy fails before any work
-    _collect(options, settings)
+    if executor == "ray":
+        _collect_sharded(options, settings, ray_address, shard_days, max_retries)
+    else:
+        _collect(options, settings)
     if label:
         _enrich(settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb)
 

@@ -267,3 +267,35 @@ HolidaysOpt = Annotated[
         help="with --business-hours: a file of YYYY-MM-DD days that count as closed.",
     ),
 ]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        metavar="NAME",
+        help="Where the stage runs: local (this process) or ray (day-range shards as tasks on "
+        "a Ray cluster; needs --lake s3://…, the dates and 'uv sync --extra ray'; "
+        "docs/scale-out.md).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDR",
+        help="The Ray cluster: auto (the one 'ray start' joined this machine to), host:6379 "
+        "or ray://host:10001.",
+    ),
+]
+ShardDaysOpt = Annotated[
+    int,
+    typer.Option("--shard-days", metavar="N", min=1, help="Days per shard with --executor ray."),
+]
+MaxRetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-retries",
+        metavar="N",
+        min=0,
+        help="Times Ray retries a shard whose worker died or hit a transient error.",
+    ),
+]

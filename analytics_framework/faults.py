@@ -9,6 +9,10 @@ reaches ``POINT``. The points, in the order a batch passes them:
 - ``after_write``: the batch is staged and earlier partitions published, state not yet saved;
 - ``after_commit``: the batch is recorded in the state file.
 
+With ``ANALYTICS_TEST_FAIL_ONCE=FILE`` as well, only the first process to get there ends: it
+creates ``FILE`` first, and a process that finds it carries on. A Ray task that is retried in a
+new worker process then completes on its second attempt.
+
 Unset (always, outside tests) the hook does nothing.
 """
 
@@ -19,6 +23,7 @@ import threading
 from collections import Counter
 
 ENV_VAR = "ANALYTICS_TEST_FAIL_AT"
+ONCE_VAR = "ANALYTICS_TEST_FAIL_ONCE"
 POINTS = ("after_extract", "mid_write", "after_write", "after_commit")
 EXIT_CODE = 86
 
@@ -38,4 +43,10 @@ def fail_point(point: str) -> None:
         _reached[point] += 1
         reached = _reached[point]
     if reached == int(count or 1):
+        once = os.environ.get(ONCE_VAR)
+        if once:
+            try:
+                os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return  # another process already ended here
         os._exit(EXIT_CODE)

@@ -56,6 +56,8 @@ class CollectOptions:
             :mod:`analytics_framework.planning`).
         wait_s: seconds to wait for another run's lock before giving up.
         mongo: write to MongoDB when a URI is configured.
+        state_name: the S3 state document's name instead of the source's (a Ray shard's own
+            state and lock, :mod:`analytics_framework.distributed.collect`), or None.
     """
 
     source: str
@@ -70,6 +72,7 @@ class CollectOptions:
     dry_run: bool = False
     wait_s: float = 0.0
     mongo: bool = True
+    state_name: str | None = None
 
 
 def resume_command(options: CollectOptions, settings: Settings) -> str:
@@ -133,7 +136,7 @@ def collect_job(
         )
     src = get_source(options.source)(options.path, settings, dict(options.source_options))
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-    store = open_store(settings, options.source, options.state_file)
+    store = open_store(settings, options.source, options.state_file, name=options.state_name)
     plan_options: dict[str, Any] = {
         "batch_size": settings.batch_size,
         "timezone": settings.timezone,

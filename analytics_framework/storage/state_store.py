@@ -303,7 +303,12 @@ class ConcurrentStateError(FatalError):
 
 
 def open_store(
-    settings: Settings, source: str, state_file: Path | None, *, check_lake: bool = True
+    settings: Settings,
+    source: str,
+    state_file: Path | None,
+    *,
+    check_lake: bool = True,
+    name: str | None = None,
 ) -> StateStore | S3StateStore:
     """Return the pipeline's state store: local (``state/<lake>/<source>.json``) or on S3.
 
@@ -314,6 +319,9 @@ def open_store(
         check_lake: refuse (on load) a document that describes another lake than the
             settings' (:class:`~analytics_framework.storage.state_store.StateLakeError`);
             off for commands that only inspect or delete a state.
+        name: the S3 document's name instead of the source's (``<lake>/_state/<name>.json``):
+            a Ray shard keeps its own state and lock there
+            (:mod:`analytics_framework.distributed.collect`).
 
     Raises:
         UnknownNameError: no such source.
@@ -336,6 +344,6 @@ def open_store(
         from analytics_framework.storage.s3 import open_lake
 
         lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-        return S3StateStore(lake, source, stale_s=settings.lock_stale_s)
+        return S3StateStore(lake, name or source, stale_s=settings.lock_stale_s)
     path = state_file or default_state_path(settings.state_dir, source, settings.lake_uri)
     return StateStore(path, source, lake_id(settings.lake_uri) if check_lake else None)

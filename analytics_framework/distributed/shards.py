@@ -1,0 +1,195 @@
+"""A sharded backfill's plan and outcomes, as data in the pipeline's state (pure functions).
+
+A backfill ``[start, end)`` is cut into day-range shards of ``shard_days`` days (the last one
+shorter). Conversations are partitioned by the local day they start on, in the same zone as the
+backfill's days (:func:`analytics_framework.transform.conversations.with_partition`), so two
+shards never write the same partition.
+
+The driver keeps the plan and every shard's outcome in the pipeline's state document, under
+``shards``::
+
+    "shards": {
+      "<plan key>": {
+        "start": "2024-01-01", "end": "2024-03-01", "shard_days": 7, "input_key": "…",
+        "command": "analytics collect …", "planned_at": "…", "finished_at": "…" | null,
+        "shards": [
+          {"start": "2024-01-01", "end": "2024-01-08", "state": "twcs.shard-2024-01-01",
+           "status": "pending" | "done" | "failed", "error": null | "…",
+           "rows_read": 0, "conversations": 0, "messages": 0, "quarantined": 0,
+           "seconds": 0.0, "node": "…", "finished_at": "…"}, …
+        ]
+      }
+    }
+
+The plan key names the input, the range and the shard size, so re-running the same command finds
+its plan and skips the shards already done; any other plan starts fresh. Every function returns a
+new document, as :mod:`analytics_framework.state` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from analytics_framework.errors import ConfigurationError
+from analytics_framework.state import State, covered_days
+
+PLANS_KEPT = 20
+"""Most recent shard plans kept in a state document."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One day range of a sharded backfill.
+
+    Attributes:
+        start: first day (inclusive), in the collect's zone.
+        end: first day after it (exclusive).
+    """
+
+    start: date
+    end: date
+
+    def state_name(self, pipeline: str) -> str:
+        """Return the shard's own S3 state document name: ``<pipeline>.shard-<start>_<end>``."""
+        return f"{pipeline}.shard-{self.start.isoformat()}_{self.end.isoformat()}"
+
+    def days(self) -> list[date]:
+        """Return the shard's days, in order."""
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+
+def plan_shards(start: date, end: date, shard_days: int) -> list[Shard]:
+    """Cut ``[start, end)`` into consecutive shards of ``shard_days`` days (the last shorter).
+
+    Raises:
+        ConfigurationError: ``shard_days`` below 1, or an empty range.
+    """
+    if shard_days < 1:
+        raise ConfigurationError(
+            f"--shard-days {shard_days} is not a number of days", "pass 1 or more, e.g. 7"
+        )
+    if end <= start:
+        raise ConfigurationError(
+            f"the backfill {start}..{end} is empty", "pass an --end-date after --start-date"
+        )
+    shards = []
+    at = start
+    while at < end:
+        nxt = min(at + timedelta(days=shard_days), end)
+        shards.append(Shard(at, nxt))
+        at = nxt
+    return shards
+
+
+def plan_key(input_key: str, start: date, end: date, shard_days: int) -> str:
+    """Return a short key for one plan: same input, range and shard size, same key."""
+    raw = f"{input_key}|{start.isoformat()}|{end.isoformat()}|{shard_days}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def record_plan(
+    state: State,
+    key: str,
+    shards: list[Shard],
+    *,
+    pipeline: str,
+    input_key: str,
+    shard_days: int,
+    command: str,
+) -> State:
+    """Return ``state`` with the plan ``key`` recorded (its done shards kept if it exists)."""
+    plans = dict(state.get("shards", {}))
+    old = {(s["start"], s["end"]): s for s in plans.get(key, {}).get("shards", [])}
+    entries = []
+    for shard in shards:
+        span = (shard.start.isoformat(), shard.end.isoformat())
+        prior = old.get(span)
+        if prior is not None and prior.get("status") == "done":
+            entries.append(prior)
+            continue
+        entries.append(
+            {
+                "start": span[0],
+                "end": span[1],
+                "state": shard.state_name(pipeline),
+                "status": "pending",
+                "error": None,
+            }
+        )
+    plans.pop(key, None)
+    plans[key] = {
+        "start": shards[0].start.isoformat(),
+        "end": shards[-1].end.isoformat(),
+        "shard_days": shard_days,
+        "input_key": input_key,
+        "command": command,
+        "planned_at": _now(),
+        "finished_at": None,
+        "shards": entries,
+    }
+    while len(plans) > PLANS_KEPT:
+        plans.pop(next(iter(plans)))
+    return {**state, "shards": plans}
+
+
+def record_outcome(state: State, key: str, shard: Shard, outcome: dict[str, Any]) -> State:
+    """Return ``state`` with one shard's outcome (``status``, counts, ``error``) merged in."""
+    plans = dict(state["shards"])
+    plan = dict(plans[key])
+    span = (shard.start.isoformat(), shard.end.isoformat())
+    plan["shards"] = [
+        {**s, **outcome, "finished_at": _now()} if (s["start"], s["end"]) == span else s
+        for s in plan["shards"]
+    ]
+    plans[key] = plan
+    return {**state, "shards": plans}
+
+
+def finish_plan(state: State, key: str) -> State:
+    """Return ``state`` with the plan's ``finished_at`` set (every shard has an outcome)."""
+    plans = dict(state["shards"])
+    plans[key] = {**plans[key], "finished_at": _now()}
+    return {**state, "shards": plans}
+
+
+def pending(
+    state: State, key: str, shards: list[Shard], pipeline: str, input_key: str, force: bool
+) -> tuple[list[Shard], list[Shard]]:
+    """Split ``shards`` into (to run, already done).
+
+    Done: recorded ``done`` in this plan, or (unless ``force``) every day of it already covered
+    by a backfill of the same input (:func:`analytics_framework.state.covered_days`), however it
+    was collected.
+    """
+    recorded = {
+        (s["start"], s["end"]): s.get("status")
+        for s in state.get("shards", {}).get(key, {}).get("shards", [])
+    }
+    covered = set() if force else covered_days(state, pipeline, input_key)
+    todo, done = [], []
+    for shard in shards:
+        span = (shard.start.isoformat(), shard.end.isoformat())
+        finished = not force and recorded.get(span) == "done"
+        if finished or (covered and all(d in covered for d in shard.days())):
+            done.append(shard)
+        else:
+            todo.append(shard)
+    return todo, done
+
+
+def shard_plans(state: State) -> list[dict[str, Any]]:
+    """Return the recorded plans, newest last, each with its shards' status counts."""
+    out = []
+    for key, plan in state.get("shards", {}).items():
+        counts: dict[str, int] = {}
+        for s in plan.get("shards", []):
+            counts[s.get("status", "pending")] = counts.get(s.get("status", "pending"), 0) + 1
+        out.append({"key": key, **{k: v for k, v in plan.items() if k != "shards"}, **counts})
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
