@@ -224,12 +224,13 @@ def _collect_sharded(
     def line(o: Any) -> None:
         where = f" on {o.node}" if o.node else ""
         if o.status == "failed":
-            err.print(f"shard {o.start}..{o.end} failed: {o.error}", markup=False)
+            err.print(f"shard {o.start}..{o.end} failed: {o.error}", markup=False, soft_wrap=True)
         else:
             err.print(
                 f"shard {o.start}..{o.end}: {o.conversations:,} conversations, "
                 f"{o.messages:,} messages in {o.seconds:.1f} s{where}",
                 markup=False,
+                soft_wrap=True,
             )
 
     summary = run_sharded_collect(
@@ -247,6 +248,7 @@ def _collect_sharded(
         f"{summary.messages:,} messages into {summary.lake} in {summary.seconds:.1f} s "
         f"({summary.quarantined:,} records quarantined)",
         markup=False,
+        soft_wrap=True,
     )
     if summary.failed:
         first = summary.failed[0]

@@ -47,6 +47,7 @@ def init_ray(address: str) -> Any:
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    _probe(address)
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES)}
     try:
         ray.init(
@@ -64,6 +65,34 @@ def init_ray(address: str) -> Any:
             "address with --ray-address host:6379 or ray://host:10001",
         ) from None
     return ray
+
+
+def _probe(address: str) -> None:
+    """Refuse at once a ``host:port`` (or ``ray://host:port``) where nothing listens.
+
+    ``ray.init`` would retry such an address for minutes; ``auto`` is left to Ray, which fails
+    at once when this machine has joined no cluster.
+
+    Raises:
+        ServiceError: the address does not parse, or nothing accepts a connection there.
+    """
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    fix = (
+        "start one with 'ray start --head' (then --ray-address auto), or pass the head's "
+        "address with --ray-address host:6379 or ray://host:10001"
+    )
+    if not host or not port.isdigit():
+        raise ServiceError(f"--ray-address {address!r} is not host:port", fix)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ServiceError(
+            f"cannot join the Ray cluster at {address!r}: {exc.strerror or exc}", fix
+        ) from None
 
 
 def task_error(exc: BaseException) -> str:

@@ -171,8 +171,9 @@ def test_one_sharded_run_per_pipeline(cluster_env, ray_address, bucket, messages
 
 
 def test_an_unreachable_cluster_is_one_line(cluster_env, bucket, messages_file):
-    env = {**cluster_env, "RAY_gcs_rpc_server_connect_timeout_s": "2"}
-    run = sharded(env, bucket, messages_file, "127.0.0.1:9", check=False, timeout=120)
+    run = sharded(cluster_env, bucket, messages_file, "127.0.0.1:9", check=False, timeout=120)
     assert run.returncode != 0
     (line,) = run.stderr.strip().splitlines()
     assert "cannot join the Ray cluster at '127.0.0.1:9'" in line and "ray start --head" in line
+    bad = sharded(cluster_env, bucket, messages_file, "head-node", check=False)
+    assert "--ray-address 'head-node' is not host:port" in bad.stderr
