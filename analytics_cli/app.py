@@ -259,6 +259,44 @@ def _collect_sharded(
         )
 
 
+def _enrich_sharded(
+    settings: Settings,
+    start: date | None,
+    end: date | None,
+    *,
+    force: bool,
+    wait: float,
+    mongo: bool,
+    address: str,
+    max_retries: int,
+    use_translations: bool = False,
+) -> None:
+    """Label day partitions as Ray tasks, a line per partition, then the summary table."""
+    from analytics_framework.distributed.enrich import run_sharded_enrich
+
+    summary = run_sharded_enrich(
+        settings,
+        start,
+        end,
+        address=address,
+        max_retries=max_retries,
+        force=force,
+        wait_s=wait,
+        mongo=mongo,
+        use_translations=use_translations,
+        on_partition=lambda part, n: err.print(
+            f"day {part} labeled: {n:,} conversations", markup=False, soft_wrap=True
+        ),
+    )
+    render.enrich_summary(out, summary)  # type: ignore[arg-type]  # the same fields
+    if summary.failed:
+        part, why = next(iter(summary.failed.items()))
+        raise ServiceError(
+            f"{len(summary.failed)} day partitions failed to label; the first, {part}: {why}",
+            "fix it and re-run: the days already labeled are skipped",
+        )
+
+
 def _enrich(
     settings: Settings,
     start: date | None,
@@ -438,8 +476,19 @@ def collect(
         make_labeler(settings)  # a missing key or bad taxonomy fails before any work
     if executor == "ray":
         _collect_sharded(options, settings, ray_address, shard_days, max_retries)
-    else:
-        _collect(options, settings)
+        if label:
+            _enrich_sharded(
+                settings,
+                start,
+                end,
+                force=force_reprocess,
+                wait=wait,
+                mongo=not no_mongodb,
+                address=ray_address,
+                max_retries=max_retries,
+            )
+        return
+    _collect(options, settings)
     if label:
         _enrich(settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb)
 
@@ -608,15 +657,21 @@ def enrich_cmd(
     mongodb_uri: MongoUriOpt = None,
     no_mongodb: NoMongoOpt = False,
     use_translations: EnrichUseTranslationsOpt = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = "auto",
+    max_retries: MaxRetriesOpt = 3,
 ) -> None:
     """Label the lake's conversations that have no current label.
 
     Failed labels are retried; --force-reprocess labels everything again; --use-translations
-    labels the English text of translated messages (analytics translate).
+    labels the English text of translated messages (analytics translate). With --executor ray,
+    day partitions are labeled as tasks on a Ray cluster under one shared rate limit, with the
+    label cache in the lake.
 
     \b
     Example:
       analytics enrich --provider gemini --workers 8 --start-date 2024-01-01
+      analytics enrich --lake s3://b/lake --executor ray --ray-address auto
     """
     from analytics_framework.settings import load_settings
 
@@ -628,6 +683,21 @@ def enrich_cmd(
         mongodb_uri=mongodb_uri,
     )
     start, end = _days(start_date, end_date)
+    if executor not in ("local", "ray"):
+        raise ConfigurationError(f"unknown --executor {executor!r}", "use local or ray")
+    if executor == "ray":
+        _enrich_sharded(
+            settings,
+            start,
+            end,
+            force=force_reprocess,
+            wait=wait,
+            mongo=not no_mongodb,
+            use_translations=use_translations,
+            address=ray_address,
+            max_retries=max_retries,
+        )
+        return
     _enrich(
         settings,
         start,

@@ -161,6 +161,7 @@ class FakeLLM:
                             "behaviour": behaviour,
                             "at": time.monotonic(),
                             "feedback": "could not be used" in prompt,
+                            "input_tokens": len(prompt) // 4,  # as the reply's usage says
                         }
                     )
                 if server.latency_s:

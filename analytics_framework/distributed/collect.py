@@ -155,7 +155,7 @@ def collect_shard(options: CollectOptions, settings: Settings, start: date, end:
 
 
 def _node() -> str:
-    """The Ray node running this task: its address and the start of its node id."""
+    """Return the Ray node running this task: its address and the start of its node id."""
     try:
         import ray
 
