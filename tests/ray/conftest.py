@@ -88,8 +88,18 @@ def messages_file(tmp_path_factory) -> Path:
     """20,000 generated canonical messages over 28 days (scripts/generate_data.py, seeded)."""
     out = tmp_path_factory.mktemp("input") / "messages.jsonl"
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate_data.py"), "--format", "jsonl",
-         "--messages", "20000", "--days", "28", "--out", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "generate_data.py"),
+            "--format",
+            "jsonl",
+            "--messages",
+            "20000",
+            "--days",
+            "28",
+            "--out",
+            str(out),
+        ],
         check=True,
         capture_output=True,
     )

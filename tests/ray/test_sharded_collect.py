@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 from pathlib import Path
 
 import boto3
-import polars as pl
 import pytest
 
 from analytics_framework.storage.lake import Lake
@@ -25,8 +23,17 @@ TABLES = ("conversations", "messages", "replies")
 
 def collect(env, bucket, path, *extra, check=True, timeout=300):
     cmd = [
-        ANALYTICS, "collect", "--source", "files", str(path), "--lake", f"s3://{bucket}/lake",
-        "--no-enrich", "--no-mongodb", *RANGE, *extra,
+        ANALYTICS,
+        "collect",
+        "--source",
+        "files",
+        str(path),
+        "--lake",
+        f"s3://{bucket}/lake",
+        "--no-enrich",
+        "--no-mongodb",
+        *RANGE,
+        *extra,
     ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if check:
@@ -115,13 +122,24 @@ def test_a_killed_driver_resumes_with_the_shards_not_done(
     cluster_env, ray_address, bucket, messages_file, reference
 ):
     cmd = [
-        ANALYTICS, "collect", "--source", "files", str(messages_file),
-        "--lake", f"s3://{bucket}/lake", "--no-enrich", "--no-mongodb", *RANGE,
-        "--executor", "ray", "--ray-address", ray_address, "--shard-days", "2",
+        ANALYTICS,
+        "collect",
+        "--source",
+        "files",
+        str(messages_file),
+        "--lake",
+        f"s3://{bucket}/lake",
+        "--no-enrich",
+        "--no-mongodb",
+        *RANGE,
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--shard-days",
+        "2",
     ]
-    driver = subprocess.Popen(
-        cmd, env=cluster_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    driver = subprocess.Popen(cmd, env=cluster_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     done = 0
     while time.monotonic() < deadline and driver.poll() is None:
@@ -137,8 +155,9 @@ def test_a_killed_driver_resumes_with_the_shards_not_done(
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert 2 <= done < 14
-    rerun = sharded(cluster_env, bucket, messages_file, ray_address, "--shard-days", "2",
-                    "--wait", "30")
+    rerun = sharded(
+        cluster_env, bucket, messages_file, ray_address, "--shard-days", "2", "--wait", "30"
+    )
     line = rerun.stdout.strip().splitlines()[-1]
     skipped = int(line.split(" already done")[0].split(", ")[-1])
     assert skipped >= 2, line
@@ -150,8 +169,17 @@ def test_a_shard_failing_on_every_attempt_is_reported_with_its_range(
     cluster_env, ray_address, bucket, messages_file
 ):
     env = {**cluster_env, "ANALYTICS_TEST_FAIL_AT": "after_extract"}  # every attempt dies
-    run = sharded(env, bucket, messages_file, ray_address, "--shard-days", "14",
-                  "--max-retries", "1", check=False)
+    run = sharded(
+        env,
+        bucket,
+        messages_file,
+        ray_address,
+        "--shard-days",
+        "14",
+        "--max-retries",
+        "1",
+        check=False,
+    )
     assert run.returncode == 1
     assert "shard 2024-01-01..2024-01-15 failed: the worker process running it died" in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith("error: 2 of 2 shards failed")

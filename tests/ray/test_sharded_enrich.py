@@ -26,8 +26,19 @@ def llm():
 
 def enrich(env, bucket, address, *extra):
     cmd = [
-        ANALYTICS, "enrich", "--lake", f"s3://{bucket}/lake", "--no-mongodb", *DAYS,
-        "--executor", "ray", "--ray-address", address, "--workers", "4", *extra,
+        ANALYTICS,
+        "enrich",
+        "--lake",
+        f"s3://{bucket}/lake",
+        "--no-mongodb",
+        *DAYS,
+        "--executor",
+        "ray",
+        "--ray-address",
+        address,
+        "--workers",
+        "4",
+        *extra,
     ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -82,9 +93,7 @@ def test_two_nodes_label_under_one_rate_limit_and_add_up_their_tokens(
     assert figure(again.stdout, "cache hits") == conversations
 
 
-def test_a_429_on_one_worker_pauses_every_worker(
-    llm_env, ray_address, bucket, messages_file, llm
-):
+def test_a_429_on_one_worker_pauses_every_worker(llm_env, ray_address, bucket, messages_file, llm):
     sharded(llm_env, bucket, messages_file, ray_address, "--shard-days", "2")
     llm.script = ["ok", "ok", "429:3"]
     enrich(llm_env, bucket, ray_address)
