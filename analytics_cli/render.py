@@ -280,6 +280,15 @@ def status(console: Console, st: dict) -> None:
     facts.add_row("batches committed", f"{st['batches_committed']:,}")
     facts.add_row("files processed", f"{st['files_processed']:,}")
     facts.add_row("quarantined records", f"{st['quarantined']:,}")
+    for plan in st.get("shard_plans", [])[-3:]:  # the latest sharded backfills (Ray)
+        failed = plan.get("failed", 0)
+        facts.add_row(
+            "sharded backfill",
+            f"{plan['start']} → {plan['end']} by {plan['shard_days']} days: "
+            f"{plan.get('done', 0):,} shards done, {plan.get('pending', 0):,} pending, "
+            + (f"[red]{failed:,} failed[/]" if failed else "0 failed")
+            + ("" if plan.get("finished_at") else " (not finished: re-run its command)"),
+        )
     console.print(facts)
     grid = Table(
         title=f"coverage {st['coverage_range'][0]} to {st['coverage_range'][1]} (excluded)",

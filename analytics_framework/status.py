@@ -27,6 +27,7 @@ from typing import Any
 
 from analytics_framework import state as st
 from analytics_framework.dates import day_list
+from analytics_framework.distributed.shards import shard_plans
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.query import connect, day_filter, day_params
@@ -47,11 +48,15 @@ def state_files(state_dir: str) -> list[Path]:
 
 
 def s3_state_pipelines(lake: Lake) -> list[str]:
-    """Return the pipelines whose state lives on S3 beside ``lake`` (``_state/*.json``)."""
+    """Return the pipelines whose state lives on S3 beside ``lake`` (``_state/*.json``).
+
+    A Ray shard's own document (``<pipeline>.shard-<start>_<end>.json``) is not a pipeline: its
+    outcome is in its pipeline's ``shards`` (:func:`pipeline_status`).
+    """
     names = []
     for path in lake.list_files(lake.path("_state")):
         name = path.rsplit("/", 1)[-1]
-        if name.endswith(".json"):
+        if name.endswith(".json") and ".shard-" not in name:
             names.append(name[: -len(".json")])
     return sorted(names)
 
@@ -263,4 +268,5 @@ def pipeline_status(
         ),
         "days_total": (last - first).days + 1 if first and last else None,
         "days_hidden": hidden,
+        "shard_plans": shard_plans(state),
     }

@@ -101,6 +101,23 @@ def test_a_sharded_backfill_writes_the_same_rows_as_one_process(
     assert digests(cluster_env, bucket) == reference
     local = collect(cluster_env, bucket, messages_file, "--use-s3-state")
     assert "already collected" in local.stdout + local.stderr
+    status = subprocess.run(
+        [
+            ANALYTICS,
+            "status",
+            "--lake",
+            f"s3://{bucket}/lake",
+            "--use-s3-state",
+            "--format",
+            "json",
+        ],
+        env=cluster_env,
+        capture_output=True,
+        text=True,
+    )
+    (pipeline,) = json.loads(status.stdout)["pipelines"]  # shard documents are not pipelines
+    (plan,) = pipeline["shard_plans"]
+    assert plan["done"] == 7 and plan["start"] == "2024-01-01" and plan["finished_at"]
 
 
 def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_duplicated(
