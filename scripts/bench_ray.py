@@ -38,8 +38,18 @@ def inside(args: argparse.Namespace) -> None:
     data = ROOT / "bench-data" / f"ray-{args.messages}-{args.days}d.jsonl"
     if not data.exists():
         subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "generate_data.py"), "--format", "jsonl",
-             "--messages", str(args.messages), "--days", str(args.days), "--out", str(data)],
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "generate_data.py"),
+                "--format",
+                "jsonl",
+                "--messages",
+                str(args.messages),
+                "--days",
+                str(args.days),
+                "--out",
+                str(data),
+            ],
             check=True,
         )
     moto = start_moto()
@@ -51,11 +61,25 @@ def inside(args: argparse.Namespace) -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
-    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     end = date(2024, 1, 1) + timedelta(days=args.days)
-    common = ["--source", "files", str(data), "--no-enrich", "--no-mongodb",
-              "--start-date", "2024-01-01", "--end-date", end.isoformat()]
+    common = [
+        "--source",
+        "files",
+        str(data),
+        "--no-enrich",
+        "--no-mongodb",
+        "--start-date",
+        "2024-01-01",
+        "--end-date",
+        end.isoformat(),
+    ]
     port = free_port()
     ray = str(BIN / "ray")
     node = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats"]
@@ -78,8 +102,14 @@ def inside(args: argparse.Namespace) -> None:
         case("local (one process)", ["--use-s3-state"])
         head = [ray, "start", "--head", "--port", str(port), "--include-dashboard=false"]
         subprocess.run(head + node, check=True, **quiet)
-        ray_args = ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}",
-                    "--shard-days", str(args.shard_days)]
+        ray_args = [
+            "--executor",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            "--shard-days",
+            str(args.shard_days),
+        ]
         case("ray, 1 worker node", ray_args)
         join = [ray, "start", "--address", f"127.0.0.1:{port}"]
         subprocess.run(join + node, check=True, **quiet)
@@ -93,7 +123,8 @@ def inside(args: argparse.Namespace) -> None:
     print("| run | wall s | messages/s | vs one process |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds in rows:
-        print(f"| {name} | {seconds:.1f} | {args.messages / seconds:,.0f} | {seconds / base:.2f}x |")
+        rate = args.messages / seconds
+        print(f"| {name} | {seconds:.1f} | {rate:,.0f} | {seconds / base:.2f}x |")
     print(json.dumps({name: round(s, 2) for name, s in rows}))
 
 
@@ -108,8 +139,19 @@ def main() -> None:
     if args.inside:
         inside(args)
         return
-    argv = " ".join([sys.executable, __file__, "--inside", "--messages", str(args.messages),
-                     "--days", str(args.days), "--shard-days", str(args.shard_days)])
+    argv = " ".join(
+        [
+            sys.executable,
+            __file__,
+            "--inside",
+            "--messages",
+            str(args.messages),
+            "--days",
+            str(args.days),
+            "--shard-days",
+            str(args.shard_days),
+        ]
+    )
     raise SystemExit(subprocess.call(["unshare", "-n", "sh", "-c", f"ip link set lo up && {argv}"]))
 
 
