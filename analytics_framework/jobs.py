@@ -38,6 +38,7 @@ from analytics_framework.storage.state_store import (
 if TYPE_CHECKING:  # collecting, labeling and reporting each load their own stack when they run
     from analytics_framework import pipeline
     from analytics_framework.enrich.stage import EnrichSummary
+    from analytics_framework.sources.base import Source
     from analytics_framework.storage.lake import Partition
 
 
@@ -106,6 +107,7 @@ def collect_job(
     on_batch: Callable[[pipeline.BatchReport], None] | None = None,
     stop: threading.Event | None = None,
     command: str = "",
+    source: Source | None = None,
 ) -> pipeline.RunSummary:
     """Run one collect as ``options`` say (a dry run plans only), under the pipeline's lock.
 
@@ -115,6 +117,8 @@ def collect_job(
         on_batch: called after each committed batch.
         stop: set it to stop after the batch in progress (Ctrl-C, SIGTERM).
         command: the command line, recorded in the lock for ``analytics status``.
+        source: the opened source to read instead of opening ``options.source`` (a Ray
+            shard's :class:`~analytics_framework.distributed.staged.StagedSource`).
 
     Returns:
         The run's summary; ``summary.stopped`` when ``stop`` ended it early (continue with
@@ -134,7 +138,7 @@ def collect_job(
         raise ConfigurationError(
             f"--wait {options.wait_s:g} is negative", "pass seconds, e.g. --wait 600"
         )
-    src = get_source(options.source)(options.path, settings, dict(options.source_options))
+    src = source or get_source(options.source)(options.path, settings, dict(options.source_options))
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     store = open_store(settings, options.source, options.state_file, name=options.state_name)
     plan_options: dict[str, Any] = {

@@ -76,11 +76,13 @@ class ShardedSummary:
         plan_key: the plan's key in the pipeline's state (``shards``).
         outcomes: one per shard, in day order.
         seconds: the driver's wall time.
+        staged: whether the input was parsed once for every shard (:mod:`.staged`).
 
-    ``quarantined`` counts the largest figure of any shard: every shard reads the whole input and
-    quarantines the same malformed records into the same files
-    (:meth:`~analytics_framework.storage.lake.Lake.write_rejected` names them by input and
-    batch), so they are neither lost nor counted once per shard.
+    ``quarantined``: with a staged input (parsed once, :mod:`.staged`) the first shard carries
+    the records the parse rejected and each shard its own duplicate ids, so the shards' figures
+    add up. Otherwise every shard parses the whole input and quarantines the same records into
+    the same files (:meth:`~analytics_framework.storage.lake.Lake.write_rejected` names them by
+    input and batch), so the largest figure of any shard is the count.
     """
 
     source: str
@@ -88,6 +90,7 @@ class ShardedSummary:
     plan_key: str
     outcomes: list[ShardOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    staged: bool = False
 
     def count(self, status: str) -> int:
         """How many shards ended with ``status``."""
@@ -110,16 +113,25 @@ class ShardedSummary:
 
     @property
     def quarantined(self) -> int:
-        """Malformed records quarantined (the largest shard figure; see the class doc)."""
-        return max((o.quarantined for o in self.outcomes), default=0)
+        """Malformed records quarantined (see the class doc)."""
+        figures = [o.quarantined for o in self.outcomes]
+        return sum(figures) if self.staged else max(figures, default=0)
 
 
-def collect_shard(options: CollectOptions, settings: Settings, start: date, end: date) -> dict:
+def collect_shard(
+    options: CollectOptions,
+    settings: Settings,
+    start: date,
+    end: date,
+    staged: tuple[str, Any, bool] | None = None,
+) -> dict:
     """Run one shard: a backfill of ``[start, end)`` with the shard's own S3 state and lock.
 
     This is the body of the Ray task (:func:`run_sharded_collect` wraps it in ``ray.remote``);
     it runs in a worker process on any node. A shard already done (its coverage in its own
-    state) returns at once with nothing written.
+    state) returns at once with nothing written. ``staged`` is ``(plan key, input identity,
+    carries the rejected records)`` when the input was parsed once for every shard
+    (:mod:`analytics_framework.distributed.staged`); None: the shard parses the input itself.
 
     Returns:
         The shard's counts: ``rows_read``, ``conversations``, ``messages``, ``quarantined``,
@@ -142,7 +154,17 @@ def collect_shard(options: CollectOptions, settings: Settings, start: date, end:
         # a retried attempt finds the dead one's lock: wait for it to go stale, then take over
         wait_s=max(options.wait_s, settings.lock_stale_s * 1.5 + 5),
     )
-    summary = collect_job(mine, settings, command=f"shard {start}..{end} of a Ray collect")
+    source = None
+    if staged is not None:
+        from analytics_framework.distributed.staged import StagedSource
+        from analytics_framework.sources import get_source
+
+        key, identity, rejected = staged
+        original = get_source(options.source)(options.path, settings, dict(options.source_options))
+        source = StagedSource(original, identity, settings, key, start, end, rejected)
+    summary = collect_job(
+        mine, settings, command=f"shard {start}..{end} of a Ray collect", source=source
+    )
     return {
         "rows_read": summary.rows_read,
         "conversations": summary.conversations_written,
@@ -163,6 +185,19 @@ def _node() -> str:
         return f"{ray.util.get_node_ip_address()}/{node_id[:8]}"
     except Exception:  # outside Ray (a direct call)
         return "local"
+
+
+def _stage_failed(exc: BaseException) -> Exception:
+    """Return the error of a staging task that failed for good: its own, or a ServiceError."""
+    from analytics_framework.errors import AnalyticsError, ServiceError
+
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, AnalyticsError):
+        return cause
+    return ServiceError(
+        f"parsing the input once for every shard failed: {task_error(exc)}",
+        "fix it and re-run the same command",
+    )
 
 
 def check_options(options: CollectOptions, settings: Settings) -> None:
@@ -240,9 +275,13 @@ def run_sharded_collect(
     settings = settings.model_copy(update={"use_s3_state": True})
     plan = sh.plan_shards(options.start, options.end, shard_days)
     source = get_source(options.source)(options.path, settings, dict(options.source_options))
-    input_key = source.identity().key
+    identity = source.identity()
+    input_key = identity.key
     key = sh.plan_key(input_key, options.start, options.end, shard_days)
     store = open_store(settings, options.source, None)
+    from analytics_framework.storage.s3 import open_lake
+
+    lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     summary = ShardedSummary(options.source, settings.lake_uri, key)
     with store.lock(new_load_id(), wait_s=options.wait_s, command=command):
         state = store.load()
@@ -260,13 +299,43 @@ def run_sharded_collect(
             state = sh.record_outcome(state, key, shard, {"status": "done"})
             summary.outcomes.append(ShardOutcome(shard.start, shard.end, "skipped"))
         store.save(state)
+        retry = [TransientError, LakeError, LockHeldError, ConcurrentStateError]
+        stage = getattr(source, "stageable", False)
+        summary.staged = bool(stage)
         if todo:
             ray = init_ray(address)
+            if stage:
+                from analytics_framework.distributed.staged import is_staged, stage_input
+
+                if not is_staged(lake, key):
+                    staging = ray.remote(num_cpus=1)(stage_input).options(
+                        max_retries=max_retries, retry_exceptions=retry
+                    )
+                    try:
+                        ray.get(
+                            staging.remote(
+                                options.source,
+                                options.path,
+                                dict(options.source_options),
+                                settings,
+                                key,
+                            )
+                        )
+                    except Exception as exc:  # RayTaskError wraps the task's own exception
+                        raise _stage_failed(exc) from None
             task = ray.remote(num_cpus=1)(collect_shard).options(
-                max_retries=max_retries,
-                retry_exceptions=[TransientError, LakeError, LockHeldError, ConcurrentStateError],
+                max_retries=max_retries, retry_exceptions=retry
             )
-            running = {task.remote(options, settings, s.start, s.end): s for s in todo}
+            running = {
+                task.remote(
+                    options,
+                    settings,
+                    s.start,
+                    s.end,
+                    (key, identity, s == plan[0]) if stage else None,
+                ): s
+                for s in todo
+            }
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1)
                 shard = running.pop(ready[0])
@@ -310,6 +379,10 @@ def run_sharded_collect(
         if not any(o.status == "failed" for o in summary.outcomes):
             state = sh.finish_plan(state, key)
             store.save(state)
+            if stage:
+                from analytics_framework.distributed.staged import staging_folder
+
+                lake.delete(staging_folder(lake, key))
     summary.outcomes.sort(key=lambda o: o.start)
     summary.seconds = time.perf_counter() - t0
     return summary

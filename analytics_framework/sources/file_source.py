@@ -207,12 +207,7 @@ class FileSource(Source):
         origin = self.origin
         with tempfile.TemporaryDirectory(prefix="analytics-sort-") as tmp:
             bad_path = Path(tmp, "rejected.parquet")
-            try:
-                sorted_path = self._sort_input(Path(tmp), bad_path)
-            finally:
-                if self._scratch is not None:
-                    self._scratch.cleanup()
-                    self._scratch = None
+            sorted_path = self._sort_input(Path(tmp), bad_path)
             seq = 0
             for chunk in pq.ParquetFile(bad_path).iter_batches(batch_size=READ_CHUNK_ROWS):
                 yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)
@@ -221,38 +216,61 @@ class FileSource(Source):
                 yield SourceBatch(seq, frame, origin=origin)
                 seq += 1
 
+    @property
+    def stageable(self) -> bool:
+        """Whether :meth:`spill_input` is how this source reads (not a streaming override).
+
+        A sharded collect (:mod:`analytics_framework.distributed.staged`) parses such an input
+        once and hands each shard the spilled rows.
+        """
+        return type(self).batches is FileSource.batches
+
     def _sort_input(self, folder: Path, bad_path: Path) -> Path:
         """Write the rejected rows to ``bad_path`` and the good rows, sorted, under ``folder``.
 
-        One streaming pass over the input spills the good rows unsorted and the rejected ones;
-        :func:`.spill.sort_spilled` then orders the good rows (DuckDB's external sort for big
-        inputs), so memory is set by ``ANALYTICS_SORT_MEMORY``, not by the input. Returns the
-        sorted file.
-
-        When polars cannot parse the input and the source has a lenient reading, the input is
-        read once more that way.
+        :meth:`spill_input` writes the good rows unsorted and the rejected ones in one streaming
+        pass; :func:`.spill.sort_spilled` then orders the good rows (DuckDB's external sort for
+        big inputs), so memory is set by ``ANALYTICS_SORT_MEMORY``, not by the input. Returns
+        the sorted file.
         """
-        rows_path = folder / "rows.parquet"
-        while True:
-            try:
-                self.unreadable = []
-                good, bad = self.split(self.scan())
-                pl.collect_all(
-                    [
-                        good.sink_parquet(rows_path, lazy=True),
-                        pl.concat([*self.unreadable, bad]).sink_parquet(bad_path, lazy=True),
-                    ]
-                )
-                break
-            except PARSE_ERRORS as exc:
-                if isinstance(exc, pl.exceptions.ComputeError) and self._go_lenient():
-                    continue
-                more = f" and {len(self.files) - 1} more" if len(self.files) > 1 else ""
-                raise InputError(
-                    f"cannot read {self.files[0]}{more} as {self.name} input: {parser_error(exc)}",
-                    f"check that the file is in the {self.name} format ({self.description})",
-                ) from None
+        rows_path = self.spill_input(folder / "rows.parquet", bad_path)
         return sort_spilled(rows_path, folder, memory=self.settings.sort_memory)
+
+    def spill_input(self, rows_path: Path, bad_path: Path) -> Path:
+        """Parse the whole input once, spilling its good and its rejected rows; return rows_path.
+
+        Good canonical rows go to ``rows_path`` (unsorted), the rejected ones
+        (``REJECTED_SCHEMA``) to ``bad_path``. When polars cannot parse the input and the
+        source has a lenient reading, the input is read once more that way.
+
+        Raises:
+            InputError: the input cannot be parsed as this source's format.
+        """
+        try:
+            while True:
+                try:
+                    self.unreadable = []
+                    good, bad = self.split(self.scan())
+                    pl.collect_all(
+                        [
+                            good.sink_parquet(rows_path, lazy=True),
+                            pl.concat([*self.unreadable, bad]).sink_parquet(bad_path, lazy=True),
+                        ]
+                    )
+                    return rows_path
+                except PARSE_ERRORS as exc:
+                    if isinstance(exc, pl.exceptions.ComputeError) and self._go_lenient():
+                        continue
+                    more = f" and {len(self.files) - 1} more" if len(self.files) > 1 else ""
+                    raise InputError(
+                        f"cannot read {self.files[0]}{more} as {self.name} input: "
+                        f"{parser_error(exc)}",
+                        f"check that the file is in the {self.name} format ({self.description})",
+                    ) from None
+        finally:
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
 
     def _go_lenient(self) -> bool:
         """Switch to the lenient reading; False when there is none or it is already on."""

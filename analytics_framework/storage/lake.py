@@ -234,6 +234,38 @@ class Lake:
         except (S3UploadFailedError, BotoCoreError, ClientError) as exc:
             raise OSError(str(exc)) from None
 
+    def upload_file(self, path: str, local: Path) -> None:
+        """Copy the local file ``local`` to ``path`` in the lake, in one piece (big files too).
+
+        Raises:
+            LakeError: the place cannot be written.
+        """
+        try:
+            if self.is_s3 and self.s3 is not None:
+                with local.open("rb") as fh:
+                    self._put_s3(path, fh)  # type: ignore[arg-type]  # any binary file object
+                return
+            if not self.is_s3:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with local.open("rb") as fh, self.fs.open_output_stream(path) as out:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    out.write(block)
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"cannot write {path}: {exc}", REACH_FIX) from None
+
+    def download_file(self, path: str, local: Path) -> None:
+        """Copy ``path`` from the lake to the local file ``local``.
+
+        Raises:
+            LakeError: it cannot be read.
+        """
+        try:
+            with self.fs.open_input_stream(path) as src, local.open("wb") as out:
+                while block := src.read(1 << 22):
+                    out.write(block)
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"cannot read {path}: {exc}", REACH_FIX) from None
+
     def write_partition(self, table: str, partition: Partition, frame: pl.DataFrame) -> None:
         """Replace ``table``'s ``partition`` with ``frame`` (without partition columns)."""
         self.write_parquet(self.partition_file(table, partition), frame)

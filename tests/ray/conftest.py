@@ -85,7 +85,8 @@ def bucket(moto_port, cluster_env):
 
 @pytest.fixture(scope="session")
 def messages_file(tmp_path_factory) -> Path:
-    """20,000 generated canonical messages over 28 days (scripts/generate_data.py, seeded)."""
+    """20,000 generated canonical messages over 28 days (scripts/generate_data.py, seeded), and
+    two malformed lines (one not JSON, one without ``sent_at``) to be quarantined."""
     out = tmp_path_factory.mktemp("input") / "messages.jsonl"
     subprocess.run(
         [
@@ -103,4 +104,7 @@ def messages_file(tmp_path_factory) -> Path:
         check=True,
         capture_output=True,
     )
+    with out.open("a") as fh:
+        fh.write('{"message_id": "bad-1", "conversation_id": "cbad", "role": "customer"\n')
+        fh.write('{"message_id": "bad-2", "conversation_id": "cbad", "role": "customer"}\n')
     return out

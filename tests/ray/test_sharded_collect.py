@@ -84,7 +84,22 @@ def test_a_sharded_backfill_writes_the_same_rows_as_one_process(
 ):
     run = sharded(cluster_env, bucket, messages_file, ray_address, "--shard-days", "4")
     assert "7 shards collected, 0 already done, 0 failed" in run.stdout, run.stdout
+    assert "(2 records quarantined)" in run.stdout  # parsed once: each bad line counted once
     assert digests(cluster_env, bucket) == reference
+    s3 = boto3.client("s3", endpoint_url=cluster_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"]
+    rejected = [o["Key"] for o in listed if "/_rejected/" in o["Key"]]
+    lines = [
+        json.loads(line)
+        for k in rejected
+        for line in s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode().splitlines()
+    ]
+    assert sorted(r["record"] for r in lines) == [
+        "messages.jsonl line 20001",
+        "messages.jsonl line 20002",
+    ]
+    staged = [o for o in listed if "/_staging/" in o["Key"] and not o["Key"].endswith("/")]
+    assert not staged  # the input parsed once for the shards is removed (folder markers aside)
     doc = state(cluster_env, bucket)
     (plan,) = doc["shards"].values()
     assert [(s["start"], s["end"]) for s in plan["shards"]][:2] == [
