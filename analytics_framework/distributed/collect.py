@@ -37,6 +37,7 @@ from analytics_framework.settings import Settings
 
 if TYPE_CHECKING:
     from analytics_framework.jobs import CollectOptions
+    from analytics_framework.sources.base import Source
 
 DEFAULT_SHARD_DAYS = 7
 DEFAULT_MAX_RETRIES = 3
@@ -123,15 +124,16 @@ def collect_shard(
     settings: Settings,
     start: date,
     end: date,
-    staged: tuple[str, Any, bool] | None = None,
+    staged: Source | None = None,
 ) -> dict:
     """Run one shard: a backfill of ``[start, end)`` with the shard's own S3 state and lock.
 
     This is the body of the Ray task (:func:`run_sharded_collect` wraps it in ``ray.remote``);
     it runs in a worker process on any node. A shard already done (its coverage in its own
-    state) returns at once with nothing written. ``staged`` is ``(plan key, input identity,
-    carries the rejected records)`` when the input was parsed once for every shard
-    (:mod:`analytics_framework.distributed.staged`); None: the shard parses the input itself.
+    state) returns at once with nothing written. ``staged`` is the shard's
+    :class:`~analytics_framework.distributed.staged.StagedSource` when the input was parsed
+    once for every shard (the node then needs no access to the input); None: the shard opens
+    and parses the input itself.
 
     Returns:
         The shard's counts: ``rows_read``, ``conversations``, ``messages``, ``quarantined``,
@@ -154,16 +156,8 @@ def collect_shard(
         # a retried attempt finds the dead one's lock: wait for it to go stale, then take over
         wait_s=max(options.wait_s, settings.lock_stale_s * 1.5 + 5),
     )
-    source = None
-    if staged is not None:
-        from analytics_framework.distributed.staged import StagedSource
-        from analytics_framework.sources import get_source
-
-        key, identity, rejected = staged
-        original = get_source(options.source)(options.path, settings, dict(options.source_options))
-        source = StagedSource(original, identity, settings, key, start, end, rejected)
     summary = collect_job(
-        mine, settings, command=f"shard {start}..{end} of a Ray collect", source=source
+        mine, settings, command=f"shard {start}..{end} of a Ray collect", source=staged
     )
     return {
         "rows_read": summary.rows_read,
@@ -305,24 +299,37 @@ def run_sharded_collect(
         if todo:
             ray = init_ray(address)
             if stage:
-                from analytics_framework.distributed.staged import is_staged, stage_input
+                from analytics_framework.distributed.staged import (
+                    StagedSource,
+                    file_groups,
+                    stage_input,
+                    staged_groups,
+                )
 
-                if not is_staged(lake, key):
-                    staging = ray.remote(num_cpus=1)(stage_input).options(
-                        max_retries=max_retries, retry_exceptions=retry
+                groups = file_groups(source, len(plan))  # fixed per plan: a resume matches
+                done_groups = staged_groups(lake, key)
+                staging = ray.remote(num_cpus=1)(stage_input).options(
+                    max_retries=max_retries, retry_exceptions=retry
+                )
+                parsing = [
+                    staging.remote(
+                        options.source,
+                        options.path,
+                        dict(options.source_options),
+                        settings,
+                        key,
+                        i,
+                        files,
                     )
-                    try:
-                        ray.get(
-                            staging.remote(
-                                options.source,
-                                options.path,
-                                dict(options.source_options),
-                                settings,
-                                key,
-                            )
-                        )
-                    except Exception as exc:  # RayTaskError wraps the task's own exception
-                        raise _stage_failed(exc) from None
+                    for i, files in enumerate(groups)
+                    if i not in done_groups
+                ]
+                try:
+                    ray.get(parsing)
+                except Exception as exc:  # RayTaskError wraps the task's own exception
+                    raise _stage_failed(exc) from None
+                state = sh.note_plan(state, key, file_groups=len(groups))
+                store.save(state)
             task = ray.remote(num_cpus=1)(collect_shard).options(
                 max_retries=max_retries, retry_exceptions=retry
             )
@@ -332,7 +339,9 @@ def run_sharded_collect(
                     settings,
                     s.start,
                     s.end,
-                    (key, identity, s == plan[0]) if stage else None,
+                    StagedSource(source, identity, settings, key, s.start, s.end, s == plan[0])
+                    if stage
+                    else None,
                 ): s
                 for s in todo
             }

@@ -12,6 +12,7 @@ The driver keeps the plan and every shard's outcome in the pipeline's state docu
       "<plan key>": {
         "start": "2024-01-01", "end": "2024-03-01", "shard_days": 7, "input_key": "…",
         "command": "analytics collect …", "planned_at": "…", "finished_at": "…" | null,
+        "file_groups": 3   (when the input was parsed once for every shard, in that many tasks)
         "shards": [
           {"start": "2024-01-01", "end": "2024-01-08", "state": "twcs.shard-2024-01-01",
            "status": "pending" | "done" | "failed", "error": null | "…",
@@ -145,6 +146,13 @@ def record_outcome(state: State, key: str, shard: Shard, outcome: dict[str, Any]
         for s in plan["shards"]
     ]
     plans[key] = plan
+    return {**state, "shards": plans}
+
+
+def note_plan(state: State, key: str, **fields: Any) -> State:
+    """Return ``state`` with ``fields`` set on the plan (``file_groups``: the file shards)."""
+    plans = dict(state["shards"])
+    plans[key] = {**plans[key], **fields}
     return {**state, "shards": plans}
 
 

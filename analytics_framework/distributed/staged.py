@@ -3,13 +3,16 @@
 Without this each day-range shard would parse the whole input to find the conversations that
 start in its days (docs/scale-out.md measured 22.5 s of a 30 s shard doing that). Instead, for a
 file source that reads through :meth:`FileSource.spill_input` (``files``, ``twcs``: not the
-streaming Facebook/Messenger readers), one Ray task (:func:`stage_input`) parses the input and
-uploads its spilled rows to the lake's staging area,
+streaming Facebook/Messenger readers), Ray tasks (:func:`stage_input`) parse the input and upload
+its spilled rows to the lake's staging area:
 
-    <lake>/_staging/ray-<plan key>/rows.parquet       good canonical rows, unsorted
-    <lake>/_staging/ray-<plan key>/rejected.parquet   the quarantined records
+    <lake>/_staging/ray-<plan key>/rejected-0000.parquet   the records a group's parse rejected
+    <lake>/_staging/ray-<plan key>/rows-0000.parquet       its good canonical rows, unsorted
 
-and every shard reads them through a :class:`StagedSource`: it keeps the conversations whose
+A many-file input is cut into file shards (:func:`file_groups`, balanced by size, one task
+each), when the source parses each file on its own (``files``; not ``twcs``, whose threads are
+rebuilt across the whole input: one task then parses all of it). Every day shard reads all the
+groups' rows through a :class:`StagedSource`: it keeps the conversations whose
 first message falls within a day of its range (the pipeline then applies the exact range in the
 collect's zone), sorts them and cuts them into batches as the source itself would. Only the first
 shard carries the rejected records, so each is quarantined once. The staged files stay until
@@ -32,19 +35,42 @@ from analytics_framework.settings import Settings
 from analytics_framework.sources.base import InputIdentity, Source, SourceBatch
 from analytics_framework.storage.lake import Lake
 
-ROWS = "rows.parquet"
-REJECTED = "rejected.parquet"
-
 
 def staging_folder(lake: Lake, key: str) -> str:
     """Return the staging folder of plan ``key`` in ``lake``."""
     return lake.path("_staging", f"ray-{key}")
 
 
+def file_groups(source: Any, most: int) -> list[list[str]]:
+    """Cut the source's files into at most ``most`` groups of about equal bytes.
+
+    One group (every file) when the source rebuilds conversations across its whole input
+    (its own :meth:`FileSource.prepare`, as ``twcs`` has) or has a single file.
+    """
+    from analytics_framework.sources.file_source import FileSource
+
+    files = [str(f) for f in source.files]
+    if len(files) < 2 or most < 2 or type(source).prepare is not FileSource.prepare:
+        return [files]
+    groups: list[list[str]] = [[] for _ in range(min(most, len(files)))]
+    sizes = [0] * len(groups)
+    for f in sorted(files, key=lambda f: -Path(f).stat().st_size):  # largest first, to the
+        i = sizes.index(min(sizes))  # lightest group so far
+        groups[i].append(f)
+        sizes[i] += Path(f).stat().st_size
+    return [sorted(g) for g in groups]
+
+
 def stage_input(
-    source_name: str, path: str | None, options: dict[str, Any], settings: Settings, key: str
+    source_name: str,
+    path: str | None,
+    options: dict[str, Any],
+    settings: Settings,
+    key: str,
+    group: int,
+    files: list[str],
 ) -> dict[str, int]:
-    """Parse the input once and upload its spilled rows (the Ray task's body).
+    """Parse one group of the input's files and upload its spilled rows (a Ray task's body).
 
     Returns:
         ``{"rows": good rows, "rejected": quarantined records}``.
@@ -56,25 +82,28 @@ def stage_input(
     from analytics_framework.storage.s3 import open_lake
 
     source = get_source(source_name)(path, settings, dict(options))
+    source.files = [Path(f) for f in files]  # type: ignore[attr-defined]  # a FileSource
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     folder = staging_folder(lake, key)
     with tempfile.TemporaryDirectory(prefix="analytics-stage-") as tmp:
-        rows, bad = Path(tmp, ROWS), Path(tmp, REJECTED)
-        source.spill_input(rows, bad)  # type: ignore[attr-defined]  # a FileSource
-        lake.upload_file(f"{folder}/{REJECTED}", bad)
-        lake.upload_file(f"{folder}/{ROWS}", rows)  # last: its presence means "staged"
+        rows, bad = Path(tmp, "rows.parquet"), Path(tmp, "rejected.parquet")
+        source.spill_input(rows, bad)  # type: ignore[attr-defined]
+        lake.upload_file(f"{folder}/rejected-{group:04d}.parquet", bad)
+        lake.upload_file(f"{folder}/rows-{group:04d}.parquet", rows)  # last: "group staged"
         return {
             "rows": pq.ParquetFile(rows).metadata.num_rows,
             "rejected": pq.ParquetFile(bad).metadata.num_rows,
         }
 
 
-def is_staged(lake: Lake, key: str) -> bool:
-    """Whether plan ``key``'s input is staged already (a resumed run)."""
-    try:
-        return lake.fs.get_file_info(f"{staging_folder(lake, key)}/{ROWS}").size is not None
-    except OSError:
-        return False
+def staged_groups(lake: Lake, key: str) -> set[int]:
+    """Return the groups of plan ``key`` already staged (a resumed run skips them)."""
+    done = set()
+    for path in lake.list_files(staging_folder(lake, key)):
+        name = path.rsplit("/", 1)[-1]
+        if name.startswith("rows-") and name.endswith(".parquet"):
+            done.add(int(name[5:9]))
+    return done
 
 
 class StagedSource(Source):
@@ -141,17 +170,22 @@ class StagedSource(Source):
         lo = datetime.combine(self.start - timedelta(days=1), time(), UTC)
         hi = datetime.combine(self.end + timedelta(days=1), time(), UTC)
         origin = self.origin
+        staged = lake.list_files(folder)
         with tempfile.TemporaryDirectory(prefix="analytics-shard-") as tmp:
             seq = 0
-            if self.rejected:
-                bad = Path(tmp, REJECTED)
-                lake.download_file(f"{folder}/{REJECTED}", bad)
+            local: dict[str, list[Path]] = {"rows-": [], "rejected-": []}
+            for path in staged:
+                name = path.rsplit("/", 1)[-1]
+                kind = "rows-" if name.startswith("rows-") else "rejected-"
+                if kind == "rejected-" and not self.rejected:
+                    continue
+                local[kind].append(Path(tmp, name))
+                lake.download_file(path, local[kind][-1])
+            for bad in local["rejected-"]:
                 for chunk in pq.ParquetFile(bad).iter_batches(batch_size=READ_CHUNK_ROWS):
                     yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)  # type: ignore[arg-type]
                     seq += 1
-            every = Path(tmp, ROWS)
-            lake.download_file(f"{folder}/{ROWS}", every)
-            rows = pl.scan_parquet(every)
+            rows = pl.scan_parquet(local["rows-"])
             starts = (
                 rows.group_by("conversation_id")
                 .agg(first=pl.col("sent_at").min())
@@ -160,7 +194,8 @@ class StagedSource(Source):
             )
             mine = Path(tmp, "mine.parquet")
             rows.join(starts, on="conversation_id", how="semi").sink_parquet(mine)
-            every.unlink()
+            for piece in local["rows-"]:
+                piece.unlink()
             sorted_path = sort_spilled(mine, Path(tmp), memory=self.settings.sort_memory)
             for frame in conversation_chunks(sorted_path, batch_size):
                 yield SourceBatch(seq, frame, origin=origin)

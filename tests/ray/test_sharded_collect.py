@@ -135,6 +135,21 @@ def test_a_sharded_backfill_writes_the_same_rows_as_one_process(
     assert plan["done"] == 7 and plan["start"] == "2024-01-01" and plan["finished_at"]
 
 
+def test_a_many_file_input_is_parsed_in_file_shards(
+    cluster_env, ray_address, bucket, messages_file, reference, tmp_path
+):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    lines = messages_file.read_text().splitlines(keepends=True)
+    for i in range(3):  # a conversation's messages end up in several files
+        (folder / f"part-{i}.jsonl").write_text("".join(lines[i::3]))
+    run = sharded(cluster_env, bucket, folder, ray_address, "--shard-days", "7")
+    assert "4 shards collected" in run.stdout and "(2 records quarantined)" in run.stdout
+    assert digests(cluster_env, bucket) == reference
+    (plan,) = state(cluster_env, bucket)["shards"].values()
+    assert plan["file_groups"] == 3  # one parse task per file
+
+
 def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_duplicated(
     cluster_env, ray_address, bucket, messages_file, reference, tmp_path
 ):
