@@ -259,44 +259,6 @@ def _collect_sharded(
         )
 
 
-def _enrich_sharded(
-    settings: Settings,
-    start: date | None,
-    end: date | None,
-    *,
-    force: bool,
-    wait: float,
-    mongo: bool,
-    address: str,
-    max_retries: int,
-    use_translations: bool = False,
-) -> None:
-    """Label day partitions as Ray tasks, a line per partition, then the summary table."""
-    from analytics_framework.distributed.enrich import run_sharded_enrich
-
-    summary = run_sharded_enrich(
-        settings,
-        start,
-        end,
-        address=address,
-        max_retries=max_retries,
-        force=force,
-        wait_s=wait,
-        mongo=mongo,
-        use_translations=use_translations,
-        on_partition=lambda part, n: err.print(
-            f"day {part} labeled: {n:,} conversations", markup=False, soft_wrap=True
-        ),
-    )
-    render.enrich_summary(out, summary)  # type: ignore[arg-type]  # the same fields
-    if summary.failed:
-        part, why = next(iter(summary.failed.items()))
-        raise ServiceError(
-            f"{len(summary.failed)} day partitions failed to label; the first, {part}: {why}",
-            "fix it and re-run: the days already labeled are skipped",
-        )
-
-
 def _enrich(
     settings: Settings,
     start: date | None,
@@ -306,10 +268,41 @@ def _enrich(
     wait: float,
     mongo: bool,
     use_translations: bool = False,
-) -> EnrichSummary:
-    """Label what needs labels, with progress, and print the summary."""
+    ray: tuple[str, int] | None = None,
+) -> EnrichSummary | None:
+    """Label what needs labels, with progress, and print the summary.
+
+    With ``ray`` (the cluster's address and the retries), day partitions are labeled as Ray
+    tasks instead, a line each; exit 1 if one failed for good.
+    """
     from analytics_framework import jobs
     from analytics_framework.enrich import make_labeler
+
+    if ray is not None:
+        from analytics_framework.distributed.enrich import run_sharded_enrich
+
+        sharded = run_sharded_enrich(
+            settings,
+            start,
+            end,
+            address=ray[0],
+            max_retries=ray[1],
+            force=force,
+            wait_s=wait,
+            mongo=mongo,
+            use_translations=use_translations,
+            on_partition=lambda part, n: err.print(
+                f"day {part} labeled: {n:,} conversations", markup=False, soft_wrap=True
+            ),
+        )
+        render.enrich_summary(out, sharded)  # type: ignore[arg-type]  # the same fields
+        if sharded.failed:
+            part, why = next(iter(sharded.failed.items()))
+            raise ServiceError(
+                f"{len(sharded.failed)} day partitions failed to label; the first, {part}: {why}",
+                "fix it and re-run: the days already labeled are skipped",
+            )
+        return None
 
     labeler_name = make_labeler(settings).name
     with render.enrich_progress(err, labeler_name) as on_partition:
@@ -474,23 +467,15 @@ def collect(
         raise ConfigurationError(f"unknown --executor {executor!r}", "use local or ray")
     if label:
         make_labeler(settings)  # a missing key or bad taxonomy fails before any work
-    if executor == "ray":
+    ray = (ray_address, max_retries) if executor == "ray" else None
+    if ray:
         _collect_sharded(options, settings, ray_address, shard_days, max_retries)
-        if label:
-            _enrich_sharded(
-                settings,
-                start,
-                end,
-                force=force_reprocess,
-                wait=wait,
-                mongo=not no_mongodb,
-                address=ray_address,
-                max_retries=max_retries,
-            )
-        return
-    _collect(options, settings)
+    else:
+        _collect(options, settings)
     if label:
-        _enrich(settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb)
+        _enrich(
+            settings, start, end, force=force_reprocess, wait=wait, mongo=not no_mongodb, ray=ray
+        )
 
 
 @app.command()
@@ -685,19 +670,6 @@ def enrich_cmd(
     start, end = _days(start_date, end_date)
     if executor not in ("local", "ray"):
         raise ConfigurationError(f"unknown --executor {executor!r}", "use local or ray")
-    if executor == "ray":
-        _enrich_sharded(
-            settings,
-            start,
-            end,
-            force=force_reprocess,
-            wait=wait,
-            mongo=not no_mongodb,
-            use_translations=use_translations,
-            address=ray_address,
-            max_retries=max_retries,
-        )
-        return
     _enrich(
         settings,
         start,
@@ -706,6 +678,7 @@ def enrich_cmd(
         wait=wait,
         mongo=not no_mongodb,
         use_translations=use_translations,
+        ray=(ray_address, max_retries) if executor == "ray" else None,
     )
 
 

@@ -272,9 +272,9 @@ ExecutorOpt = Annotated[
     typer.Option(
         "--executor",
         metavar="NAME",
-        help="Where the stage runs: local (this process) or ray (day-range shards as tasks on "
-        "a Ray cluster; needs --lake s3://…, the dates and 'uv sync --extra ray'; "
-        "docs/scale-out.md).",
+        help="Where the stage runs: local (this process) or ray (tasks on a Ray cluster, "
+        "against --lake s3://…: collect runs a backfill's days as shards and needs the dates, "
+        "enrich labels day partitions; 'uv sync --extra ray'; docs/scale-out.md).",
     ),
 ]
 RayAddressOpt = Annotated[
