@@ -295,7 +295,8 @@ def _enrich(
                 f"day {part} labeled: {n:,} conversations", markup=False, soft_wrap=True
             ),
         )
-        render.enrich_summary(out, sharded)  # type: ignore[arg-type]  # the same fields
+        if sharded.partitions or not sharded.failed:
+            render.enrich_summary(out, sharded)  # type: ignore[arg-type]  # the same fields
         if sharded.failed:
             part, why = next(iter(sharded.failed.items()))
             raise ServiceError(
@@ -913,6 +914,19 @@ def state_reset(
         f"state {'deleted' if removed else 'was already absent'}: {store.path}",
         highlight=False,
     )
+    if settings.use_s3_state:  # the Ray shards' own documents (collect --executor ray)
+        from analytics_framework.storage.s3 import open_lake
+
+        lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
+        shards = [
+            p
+            for p in lake_.list_files(lake_.path("_state"))
+            if p.rsplit("/", 1)[-1].startswith(f"{source}.shard-")
+        ]
+        for path in shards:
+            lake_.delete(path)
+        if shards:
+            err.print(f"and {len(shards)} shard state files of {source}", highlight=False)
 
 
 app.command()(guarded(digest))

@@ -321,7 +321,7 @@ def collect(
         loader.finish()
         summary.moved = loader.remove_moved()
         if summary.rows_read == 0 and plan.resume_after < 0 and not summary.stopped:
-            if not plan.is_api:
+            if not plan.is_api and not source.may_be_empty:
                 raise InputError(
                     f"no records in {summary.origin}",
                     f"check that the file holds {source.name} data ({source.description})",

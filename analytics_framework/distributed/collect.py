@@ -24,6 +24,7 @@ so:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -267,6 +268,8 @@ def run_sharded_collect(
     if max_retries < 0:
         raise ConfigurationError(f"--max-retries {max_retries} is negative", "pass 0 or more")
     settings = settings.model_copy(update={"use_s3_state": True})
+    if options.path:  # tasks run in other folders (and on other machines)
+        options = replace(options, path=os.path.abspath(options.path))
     plan = sh.plan_shards(options.start, options.end, shard_days)
     source = get_source(options.source)(options.path, settings, dict(options.source_options))
     identity = source.identity()

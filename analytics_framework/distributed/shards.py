@@ -168,9 +168,11 @@ def pending(
 ) -> tuple[list[Shard], list[Shard]]:
     """Split ``shards`` into (to run, already done).
 
-    Done: recorded ``done`` in this plan, or (unless ``force``) every day of it already covered
-    by a backfill of the same input (:func:`analytics_framework.state.covered_days`), however it
-    was collected.
+    Done: recorded ``done`` in this plan, or every day of it already covered by a backfill of
+    the same input (:func:`analytics_framework.state.covered_days`), however it was collected.
+    With ``force`` (``--force``: collect done days again) nothing counts as done, so a forced
+    run that was killed, re-run with ``--force``, starts every shard again; re-run it without
+    ``--force`` to finish only the shards it had not done.
     """
     recorded = {
         (s["start"], s["end"]): s.get("status")

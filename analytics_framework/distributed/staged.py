@@ -12,19 +12,18 @@ its spilled rows to the lake's staging area:
 A many-file input is cut into file shards (:func:`file_groups`, balanced by size, one task
 each), when the source parses each file on its own (``files``; not ``twcs``, whose threads are
 rebuilt across the whole input: one task then parses all of it). Every day shard reads all the
-groups' rows through a :class:`StagedSource`: it keeps the conversations whose
-first message falls within a day of its range (the pipeline then applies the exact range in the
-collect's zone), sorts them and cuts them into batches as the source itself would. Only the first
-shard carries the rejected records, so each is quarantined once. The staged files stay until
-every shard is done (a resumed run reuses them: the plan key names the input's fingerprints) and
-are removed then.
+groups' rows through a :class:`StagedSource`: it keeps the conversations whose first message
+falls on its days in the collect's zone (those its partitions hold), sorts them and cuts them
+into batches as the source itself would. Only the first shard carries the rejected records, so
+each is quarantined once. The staged files stay until every shard is done (a resumed run reuses
+them: the plan key names the input's fingerprints) and are removed then.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ def file_groups(source: Any, most: int) -> list[list[str]]:
     """
     from analytics_framework.sources.file_source import FileSource
 
-    files = [str(f) for f in source.files]
+    files = [str(Path(f).resolve()) for f in source.files]  # workers run elsewhere
     if len(files) < 2 or most < 2 or type(source).prepare is not FileSource.prepare:
         return [files]
     groups: list[list[str]] = [[] for _ in range(min(most, len(files)))]
@@ -114,9 +113,11 @@ class StagedSource(Source):
         identity: the input's identity as the driver fingerprinted it (not hashed again).
         settings: the run's settings.
         key: the plan key (:func:`staging_folder`).
-        start / end: the shard's days; conversations starting a day either side are kept.
+        start / end: the shard's days (in ``settings.timezone``, as the partitions are).
         rejected: whether this shard carries the quarantined records (the first one does).
     """
+
+    may_be_empty = True  # a shard's days may hold no conversation
 
     def __init__(
         self,
@@ -142,8 +143,14 @@ class StagedSource(Source):
 
     @property
     def origin(self) -> str:
-        """The original input, and the shard (quarantine files are named by it)."""
-        return f"{self._origin} [shard {self.start}]"
+        """The original input with the shard after its first file.
+
+        Quarantine files are named by the first file of the origin
+        (:meth:`~analytics_framework.storage.lake.Lake.write_rejected`), so each shard writes
+        its own and none overwrites another's.
+        """
+        first, sep, rest = self._origin.partition(", ")
+        return f"{first} [shard {self.start}]{sep}{rest}"
 
     def identity(self) -> InputIdentity:
         """Return the input's identity as the driver computed it."""
@@ -167,8 +174,6 @@ class StagedSource(Source):
 
         lake = open_lake(self.settings.lake_uri, self.settings.s3_endpoint_url)
         folder = staging_folder(lake, self.key)
-        lo = datetime.combine(self.start - timedelta(days=1), time(), UTC)
-        hi = datetime.combine(self.end + timedelta(days=1), time(), UTC)
         origin = self.origin
         staged = lake.list_files(folder)
         with tempfile.TemporaryDirectory(prefix="analytics-shard-") as tmp:
@@ -186,10 +191,11 @@ class StagedSource(Source):
                     yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)  # type: ignore[arg-type]
                     seq += 1
             rows = pl.scan_parquet(local["rows-"])
-            starts = (
+            day = pl.col("first").dt.convert_time_zone(self.settings.timezone).dt.date()
+            starts = (  # exactly the conversations the pipeline keeps for these days
                 rows.group_by("conversation_id")
                 .agg(first=pl.col("sent_at").min())
-                .filter((pl.col("first") >= lo) & (pl.col("first") < hi))
+                .filter((day >= self.start) & (day < self.end))
                 .select("conversation_id")
             )
             mine = Path(tmp, "mine.parquet")

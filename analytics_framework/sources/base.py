@@ -132,6 +132,8 @@ class Source(ABC):
             by ``doctor`` and in errors.
         ordered: whether batches come in conversation-start order (the loader then publishes
             each day as soon as it is complete; otherwise at the end of the load).
+        may_be_empty: whether reading no record at all is normal (a Ray shard's days can hold
+            none), rather than the sign of a wrong file.
 
     Args:
         path: the input (file sources), or None.
@@ -147,6 +149,7 @@ class Source(ABC):
     option_names: ClassVar[frozenset[str]] = frozenset()
     settings_needed: ClassVar[tuple[str, ...]] = ()
     ordered: ClassVar[bool] = True
+    may_be_empty: ClassVar[bool] = False
 
     def __init__(
         self, path: str | None, settings: Settings, options: dict[str, object] | None = None

@@ -150,6 +150,34 @@ def test_a_many_file_input_is_parsed_in_file_shards(
     assert plan["file_groups"] == 3  # one parse task per file
 
 
+def test_days_without_data_are_done_and_state_reset_removes_the_shards(
+    cluster_env, ray_address, bucket, messages_file
+):
+    days = ["--start-date", "2024-01-22", "--end-date", "2024-02-12"]
+    cmd = [
+        ANALYTICS, "collect", "--source", "files", str(messages_file),
+        "--lake", f"s3://{bucket}/lake", "--no-enrich", "--no-mongodb", *days,
+        "--executor", "ray", "--ray-address", ray_address, "--shard-days", "7",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, env=cluster_env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "3 shards collected, 0 already done, 0 failed" in run.stdout
+    assert "shard 2024-02-05..2024-02-12: 0 conversations" in run.stderr  # no data there
+    s3 = boto3.client("s3", endpoint_url=cluster_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+
+    def state_keys():
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="lake/_state/").get("Contents", [])
+        return sorted(o["Key"].rsplit("/", 1)[-1] for o in listed)
+
+    assert len([k for k in state_keys() if k.startswith("files.shard-")]) == 3
+    reset = subprocess.run(
+        [ANALYTICS, "state", "reset", "--source", "files", "--lake", f"s3://{bucket}/lake",
+         "--use-s3-state", "--yes"], env=cluster_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert reset.returncode == 0 and "3 shard state files" in reset.stderr
+    assert not [k for k in state_keys() if k.endswith(".json")]
+
+
 def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_duplicated(
     cluster_env, ray_address, bucket, messages_file, reference, tmp_path
 ):
