@@ -39,6 +39,8 @@ class ShardedEnrichSummary:
         cost_usd: estimated from the summed tokens (None: the model has no price).
         failed: partition → the error of a task that failed for good.
         seconds: the driver's wall time.
+        failures: conversation → why it was not labeled (the first 20 of each task), as
+            :class:`~analytics_framework.enrich.stage.EnrichSummary` has them.
     """
 
     provider: str
