@@ -268,7 +268,9 @@ def test_one_sharded_run_per_pipeline(cluster_env, ray_address, bucket, messages
 
     lake = open_lake(f"s3://{bucket}/lake", cluster_env["AWS_ENDPOINT_URL"])
     with S3StateStore(lake, "files", stale_s=3).lock("other-run", command="analytics collect"):
-        run = sharded(cluster_env, bucket, messages_file, ray_address, check=False)
+        # this lock's heartbeat comes every 5 s: the driver must not think it stale after 3 s
+        patient = {**cluster_env, "ANALYTICS_LOCK_STALE_S": "120"}
+        run = sharded(patient, bucket, messages_file, ray_address, check=False)
     assert run.returncode == 75, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "in progress" in run.stderr
 

@@ -99,5 +99,6 @@ def test_a_429_on_one_worker_pauses_every_worker(llm_env, ray_address, bucket, m
     enrich(llm_env, bucket, ray_address)
     limited = next(r for r in llm.requests if r["behaviour"].startswith("429"))
     after = [r["at"] - limited["at"] for r in llm.requests if r["at"] > limited["at"]]
-    # requests already on their way may land just after it; then nobody sends for 3 s
-    assert after and not [t for t in after if 0.5 < t < 2.9], after
+    # requests already on their way may land just after it (1 s of grace on a loaded machine);
+    # then nobody sends until the 3 s are over
+    assert after and not [t for t in after if 1.0 < t < 2.9], after
