@@ -23,6 +23,10 @@ def import_ray() -> Any:
     Raises:
         ConfigurationError: Ray is not installed (it is an optional extra).
     """
+    # Ray's own hook for drivers started by 'uv run' would package this folder and start every
+    # worker with 'uv run' (which syncs, from the network, on each node); tasks use the
+    # environment installed on the nodes instead. The switch is read when ray is imported.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError:
