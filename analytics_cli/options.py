@@ -273,8 +273,7 @@ ExecutorOpt = Annotated[
         "--executor",
         metavar="NAME",
         help="Where the stage runs: local (this process) or ray (tasks on a Ray cluster, "
-        "against --lake s3://…: collect runs a backfill's days as shards and needs the dates, "
-        "enrich labels day partitions; 'uv sync --extra ray'; docs/scale-out.md).",
+        "against --lake s3://…; 'uv sync --extra ray'; docs/scale-out.md).",
     ),
 ]
 RayAddressOpt = Annotated[

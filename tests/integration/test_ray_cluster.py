@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+import tests
+
+ROOT = Path(tests.__file__).resolve().parent.parent  # the repository
 
 
 def _unavailable() -> str | None:

@@ -19,9 +19,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+import tests
 from tests.integration.services import free_port, start_moto
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(tests.__file__).resolve().parent.parent  # the repository
 BIN = Path(sys.executable).parent
 STALE_S = "3"
 
