@@ -296,7 +296,7 @@ def _enrich(
             ),
         )
         if sharded.partitions or not sharded.failed:
-            render.enrich_summary(out, sharded)  # type: ignore[arg-type]  # the same fields
+            render.enrich_summary(out, sharded)
         if sharded.failed:
             part, why = next(iter(sharded.failed.items()))
             raise ServiceError(

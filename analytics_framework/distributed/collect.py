@@ -27,12 +27,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from analytics_framework.distributed import shards as sh
 from analytics_framework.distributed.cluster import init_ray, task_error
+from analytics_framework.distributed.shards import ShardedSummary, ShardOutcome
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.settings import Settings
 
@@ -42,82 +43,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SHARD_DAYS = 7
 DEFAULT_MAX_RETRIES = 3
-
-
-@dataclass
-class ShardOutcome:
-    """What one shard did.
-
-    Attributes:
-        start / end: its day range (end exclusive).
-        status: ``done``, ``skipped`` (done by an earlier run) or ``failed``.
-        error: the failure's one line, or None.
-        rows_read / conversations / messages / quarantined: as :class:`RunSummary` counts them.
-        seconds: the task's wall time.
-        node: the Ray node that ran it (``address/node id``).
-    """
-
-    start: date
-    end: date
-    status: str
-    error: str | None = None
-    rows_read: int = 0
-    conversations: int = 0
-    messages: int = 0
-    quarantined: int = 0
-    seconds: float = 0.0
-    node: str = ""
-
-
-@dataclass
-class ShardedSummary:
-    """The closing summary of a sharded collect.
-
-    Attributes:
-        source / lake: what was collected where.
-        plan_key: the plan's key in the pipeline's state (``shards``).
-        outcomes: one per shard, in day order.
-        seconds: the driver's wall time.
-        staged: whether the input was parsed once for every shard (:mod:`.staged`).
-
-    ``quarantined``: with a staged input (parsed once, :mod:`.staged`) the first shard carries
-    the records the parse rejected and each shard its own duplicate ids, so the shards' figures
-    add up. Otherwise every shard parses the whole input and quarantines the same records into
-    the same files (:meth:`~analytics_framework.storage.lake.Lake.write_rejected` names them by
-    input and batch), so the largest figure of any shard is the count.
-    """
-
-    source: str
-    lake: str
-    plan_key: str
-    outcomes: list[ShardOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    staged: bool = False
-
-    def count(self, status: str) -> int:
-        """How many shards ended with ``status``."""
-        return sum(o.status == status for o in self.outcomes)
-
-    @property
-    def failed(self) -> list[ShardOutcome]:
-        """The shards that failed for good."""
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    @property
-    def conversations(self) -> int:
-        """Conversations written by this run's shards."""
-        return sum(o.conversations for o in self.outcomes)
-
-    @property
-    def messages(self) -> int:
-        """Messages written by this run's shards."""
-        return sum(o.messages for o in self.outcomes)
-
-    @property
-    def quarantined(self) -> int:
-        """Malformed records quarantined (see the class doc)."""
-        figures = [o.quarantined for o in self.outcomes]
-        return sum(figures) if self.staged else max(figures, default=0)
 
 
 def collect_shard(

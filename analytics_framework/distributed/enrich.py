@@ -23,34 +23,23 @@ from datetime import date, timedelta
 from typing import Any
 
 from analytics_framework.distributed.cluster import init_ray, task_error
+from analytics_framework.enrich.stage import EnrichSummary
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.settings import Settings
 
 
 @dataclass
-class ShardedEnrichSummary:
-    """What a sharded labeling run did.
+class ShardedEnrichSummary(EnrichSummary):
+    """What a sharded labeling run did: an :class:`EnrichSummary` over every task.
+
+    ``stats`` are the tasks' counters added up, ``cost_usd`` is estimated from the summed
+    tokens, ``partitions`` are in day order, ``failures`` hold up to 20 conversations per task.
 
     Attributes:
-        provider / model: the labeler.
-        partitions: the day partitions labeled, in day order.
-        stats: the tasks' counters added up (a :class:`~analytics_framework.enrich.base.
-            LabelStats`).
-        cost_usd: estimated from the summed tokens (None: the model has no price).
         failed: partition → the error of a task that failed for good.
-        seconds: the driver's wall time.
-        failures: conversation → why it was not labeled (the first 20 of each task), as
-            :class:`~analytics_framework.enrich.stage.EnrichSummary` has them.
     """
 
-    provider: str
-    model: str
-    partitions: list[str] = field(default_factory=list)
-    stats: Any = None
-    cost_usd: float | None = 0.0
     failed: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    failures: dict[str, str] = field(default_factory=dict)
 
 
 def label_partition(
@@ -136,7 +125,6 @@ def run_sharded_enrich(
     """
     from analytics_framework.distributed.limiter import RateBudget
     from analytics_framework.enrich import make_labeler
-    from analytics_framework.enrich.base import LabelStats
     from analytics_framework.enrich.stage import estimate_cost, pending_partitions
     from analytics_framework.errors import LakeError, TransientError
     from analytics_framework.planning import new_load_id
@@ -153,8 +141,8 @@ def run_sharded_enrich(
     labeler = make_labeler(settings)  # a missing key or bad taxonomy fails here, not in a task
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     lake.require("conversations")
-    stats = LabelStats()
-    summary = ShardedEnrichSummary(labeler.name, labeler.model, stats=stats)
+    summary = ShardedEnrichSummary(labeler.name, labeler.model)
+    stats = summary.stats
     config = labeler.config_hash
     if use_translations:
         from analytics_framework.enrich.stage import translated_config
