@@ -344,25 +344,22 @@ def export_job(
     """
     from datetime import UTC, datetime
 
-    from analytics_framework.exports import CHART_FORMATS, Destination, ExportContext, get_exporter
+    from analytics_framework.exports import Destination, ExportContext, get_exporter
     from analytics_framework.exports.ahead import ChartsAhead, start_worker, worth_a_worker
     from analytics_framework.reports import sql_of
     from analytics_framework.storage.query import connect
 
-    # a format without charts, or an unknown one, is looked up (and refused) first; a chart
-    # format is known to exist and is imported once the second process has started
-    exporter = None if fmt in CHART_FORMATS else get_exporter(fmt)
+    exporter = get_exporter(fmt)  # an unknown format is refused first
     check_range(start, end)
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     lake.require("conversations")
-    # a big lake's charts are drawn in two processes: start the second one before this one
-    # imports matplotlib (get_exporter), so that both imports run at once
+    # a big lake's charts are drawn in two processes: the second is forked now, with the
+    # exporter's imports (matplotlib) and before the lake is read
     worker = None
-    if exporter is None and worth_a_worker(lake.table_bytes("conversations")):
+    if exporter.chart_format and worth_a_worker(lake.table_bytes("conversations")):
         worker = start_worker()
     ahead = None
     try:
-        exporter = exporter or get_exporter(fmt)
         ctx = ExportContext(
             results={},
             lake_uri=lake_id(settings.lake_uri),

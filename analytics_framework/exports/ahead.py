@@ -8,6 +8,13 @@ it, a second process draws every other chart beside this process's drawing threa
 of daily reports on 2 cores the ZIP export went from the sum of both steps to about the longer
 one (BENCHMARKS.md, issue 12).
 
+The second process is forked once this one has imported matplotlib and before it reads the lake:
+it starts with everything drawing needs already loaded (a spawned one spent 1.5 s of CPU
+importing it again), and it runs nothing but matplotlib and the chart code, so the libraries'
+own threads (polars', pyarrow's and jemalloc's, idle at that point) are never used in it. Should
+it stop answering all the same, a chart it has not returned within :data:`CHART_TIMEOUT_S` is
+drawn in this process, the worker is stopped, and the export goes on.
+
 Only the thread draws in this process while it runs — matplotlib's object API on one Agg canvas
 per figure, no pyplot state — and its results are taken once it has stopped. :func:`charts.draw`
 then uses them (``ExportContext.drawn``) in :data:`charts.CHARTS` order, adding the notes for
@@ -18,7 +25,9 @@ without any of this.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import os
 import queue
@@ -31,10 +40,14 @@ if TYPE_CHECKING:
     from analytics_framework.exports import charts
     from analytics_framework.exports.base import ExportContext
 
+log = logging.getLogger(__name__)
+
 WORKER_MIN_BYTES = 4 * 1024 * 1024
-"""Start the second process only for lakes whose conversations files total at least this: it
-costs about 1.5 s of CPU to start (it imports matplotlib, polars and DuckDB), which small
-exports never earn back."""
+"""Start the second process only for lakes whose conversations files total at least this: small
+exports draw their few small charts faster than a second process earns back its start."""
+
+CHART_TIMEOUT_S = 120.0
+"""Seconds to wait for the worker's chart (one takes about a second) before drawing it here."""
 
 
 def worth_a_worker(conversations_bytes: int) -> bool:
@@ -42,13 +55,16 @@ def worth_a_worker(conversations_bytes: int) -> bool:
     return conversations_bytes >= WORKER_MIN_BYTES and (os.cpu_count() or 1) > 1
 
 
-def _warm() -> None:
+def _warm() -> int:
     """Worker initializer: ignore Ctrl-C (the export stops the worker; no traceback from it).
 
-    Importing the charts (matplotlib, polars, DuckDB) is the rest of the warm-up.
+    Importing the charts is the rest of the warm-up (nothing, once this process has imported
+    them before forking).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from analytics_framework.exports import charts  # noqa: F401
+
+    return os.getpid()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,23 +72,23 @@ class Worker:
     """The second process that draws charts, started by :func:`start_worker`.
 
     Attributes:
-        pool: a one-process pool (``spawn``).
-        warm: done once the process has imported what drawing needs.
+        pool: a one-process pool (``fork``).
+        warm: the process's id, once it is ready to draw.
     """
 
     pool: ProcessPoolExecutor
-    warm: Future[None]
+    warm: Future[int]
 
 
 def start_worker() -> Worker | None:
-    """Start the chart-drawing process now, so that its imports overlap the export's own.
+    """Fork the chart-drawing process now: call it after importing the exporter (matplotlib).
 
-    This module imports nothing heavy, so an export can call this before it loads matplotlib
-    itself (about 0.7 s). Returns None where no process can be started.
+    The child inherits the imports; forked before the lake's tables are read, it holds no
+    DuckDB connection and no open lake file. Returns None where no process can be started.
     """
     try:
         pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
+            max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=_warm
         )
         return Worker(pool, pool.submit(_warm))
     except (OSError, RuntimeError):
@@ -184,8 +200,9 @@ class ChartsAhead:
     def _draw_there(self) -> None:
         assert self._pool is not None
         try:
-            self._warm.result()  # take charts only once the worker can draw them
+            self._warm.result(CHART_TIMEOUT_S)  # take charts only once the worker can draw them
         except Exception:  # noqa: BLE001 - no worker: the other thread draws everything
+            self._stop_worker()
             return
         while (chart := self._queue.get()) is not None:
             needs = {n: self.ctx.results[n] for n in chart.needs if n in self.ctx.results}
@@ -193,6 +210,19 @@ class ChartsAhead:
             try:
                 self._drawn[chart.name] = self._pool.submit(
                     _render, chart.name, part, self.fmt
-                ).result()
+                ).result(CHART_TIMEOUT_S)
+            except TimeoutError:  # the worker hangs: stop it; this chart is drawn again there
+                log.warning("the chart-drawing process did not answer in %.0f s", CHART_TIMEOUT_S)
+                self._stop_worker()
+                return
             except Exception:  # noqa: BLE001 - the worker died or failed: drawn again there
                 continue
+
+    def _stop_worker(self) -> None:
+        """Stop a worker that does not answer (its pool would wait for it at shutdown)."""
+        assert self._pool is not None
+        pool, self._pool = self._pool, None
+        pool.shutdown(wait=False, cancel_futures=True)
+        if self._warm.done() and self._warm.exception() is None:
+            with contextlib.suppress(OSError):  # gone already
+                os.kill(self._warm.result(), signal.SIGKILL)

@@ -147,9 +147,10 @@ class HtmlExporter(Exporter):
         Raises:
             LakeError: the destination cannot be written.
         """
+        tables = sections(ctx)  # while the charts may still be drawn (exports.ahead)
         drawn = charts.draw(ctx, "png")
         add_empty_notes(ctx)
-        return [dest.write("report.html", render(ctx, drawn))]
+        return [dest.write("report.html", render(ctx, drawn, tables))]
 
 
 def add_empty_notes(ctx: ExportContext) -> None:
@@ -160,15 +161,29 @@ def add_empty_notes(ctx: ExportContext) -> None:
             ctx.notes.append(note)
 
 
-def render(ctx: ExportContext, drawn: list[tuple[str, bytes]]) -> bytes:
+def sections(ctx: ExportContext) -> str:
+    """Return the page's report sections (a table per report, or why it has none).
+
+    They read only the results and the notes of skipped reports, so an export renders them
+    while its charts are still being drawn, and hands them to :func:`render`.
+    """
+    return "".join(_section(ctx, name) for name in _names(ctx))
+
+
+def _names(ctx: ExportContext) -> list[str]:
+    return list(dict.fromkeys([*REPORTS, *ctx.results]))
+
+
+def render(ctx: ExportContext, drawn: list[tuple[str, bytes]], tables: str | None = None) -> bytes:
     """Return the page for ``ctx`` with the chart files ``drawn`` inlined, as UTF-8 bytes.
 
     Args:
         ctx: the export's results, filters, lake, time and notes.
         drawn: ``(file name, PNG bytes)`` per chart, in order (:func:`charts.draw`).
+        tables: :func:`sections` of ``ctx`` rendered earlier, or None: rendered here.
     """
-    names = list(dict.fromkeys([*REPORTS, *ctx.results]))
-    sections = [_section(ctx, name) for name in names]
+    names = _names(ctx)
+    tables = sections(ctx) if tables is None else tables
     nav = "".join(
         f'<a href="#{i}">{escape(t)}</a>'
         for i, t in [("charts", "charts"), *((n, n) for n in names), ("notes", "notes")]
@@ -195,7 +210,7 @@ def render(ctx: ExportContext, drawn: list[tuple[str, bytes]]) -> bytes:
 </header>
 <main>
 {_charts(drawn)}
-{"".join(sections)}
+{tables}
 {_notes(ctx)}
 <section id="definitions">
 <h2>Metric definitions (version {ctx.metric_version})</h2>

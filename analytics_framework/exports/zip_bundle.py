@@ -57,9 +57,10 @@ def bundle(ctx: ExportContext) -> bytes:
         result = ctx.results[name]
         tables[f"reports/{name}.csv"] = result.to_csv().encode("utf-8")
         tables[f"reports/{name}.json"] = result.to_json().encode("utf-8")
+    sections = html.sections(ctx)
     drawn = charts.draw(ctx, "png")
     html.add_empty_notes(ctx)
-    files: dict[str, bytes] = {"report.html": html.render(ctx, drawn)}
+    files: dict[str, bytes] = {"report.html": html.render(ctx, drawn, sections)}
     files.update((f"charts/{name}", data) for name, data in sorted(drawn))
     files.update(tables)
     entries = {"manifest.json": manifest(ctx, files), **files}
@@ -68,7 +69,9 @@ def bundle(ctx: ExportContext) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, data in entries.items():
             info = zipfile.ZipInfo(path, date_time=max(stamp, (1980, 1, 1, 0, 0, 0)))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            # a PNG is deflated already: deflating it again costs CPU and saves nothing
+            stored = path.endswith(".png")
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
     return buf.getvalue()

@@ -534,10 +534,6 @@ def register(
     con.execute(bucket_view(opens[0], width))
 
 
-def drop_columns(
-    report: Report, columns: list[str], rows: list[dict[str, Any]]
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """Remove a report's business-time columns (section :data:`SECTION`) from its result."""
-    business = {c.name for c in report.columns if c.section == SECTION}
-    kept = [c for c in columns if c not in business]
-    return kept, [{k: v for k, v in row.items() if k not in business} for row in rows]
+def columns_of(report: Report) -> set[str]:
+    """Return the names of a report's business-time columns (section :data:`SECTION`)."""
+    return {c.name for c in report.columns if c.section == SECTION}
