@@ -7,6 +7,9 @@ its own; a small lake read into memory gives the reports it gives as views over 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import time
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 
 from analytics_cli.app import app
 from analytics_framework.exports import CHART_FORMATS, EXPORTERS, charts, get_exporter
+from analytics_framework.exports import ahead as ahead_module
 from analytics_framework.exports.ahead import ChartsAhead, start_worker
 from analytics_framework.exports.base import ExportContext
 from analytics_framework.reports import REPORTS, run_report, sql_of
@@ -106,3 +110,33 @@ def test_a_lake_of_mixed_schemas_stays_on_its_files(tmp_path):
     assert is_view(con, "conversations")
     got = con.execute("SELECT conversation_id, stage FROM conversations ORDER BY 1").fetchall()
     assert got == [("a", None), ("b", "won")]
+
+
+def test_a_worker_that_stops_answering_is_killed_and_its_charts_drawn_here(in_tmp, monkeypatch):
+    lake = sample_lake(in_tmp)
+    plain = context(lake)
+    expected = charts.draw(plain, "png")
+    monkeypatch.setattr(ahead_module, "CHART_TIMEOUT_S", 2.0)
+    worker = start_worker()
+    pid = worker.warm.result(30)
+    os.kill(pid, signal.SIGSTOP)  # alive, but it answers nothing from now on
+    ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
+    ahead = ChartsAhead(ctx, "png", worker=worker)
+    for name in plain.results:
+        ctx.results[name] = plain.results[name]
+        ahead.report_done(name)
+    assert charts.draw(ctx, "png") == expected
+    assert ctx.notes == plain.notes
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the stopped worker was left running"
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
