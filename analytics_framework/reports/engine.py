@@ -125,8 +125,9 @@ class ReportResult:
     def __post_init__(self) -> None:
         """Round every float once, by its column's unit (or name), for every output.
 
-        The rows are copied; only the float and ``Decimal`` cells are visited by
-        :func:`round_value` (a year of daily reports has about 250,000 cells).
+        The rows are copied; only the float and ``Decimal`` cells go through
+        :func:`round_value` (a year of daily reports has about 250,000 cells, 40 % of them
+        floats).
         """
         places = {c: self._decimals(c) for c in self.columns}
         rows = []
@@ -134,9 +135,7 @@ class ReportResult:
             row = dict(source)
             for key, value in source.items():
                 if isinstance(value, float | Decimal):
-                    keep = places.get(key)  # round_value, inline
-                    row[key] = round(float(value), decimals_for(key) if keep is None else keep)
-                    row[key] += 0.0  # -0.0 is 0.0
+                    row[key] = round_value(key, value, places.get(key))
             rows.append(row)
         self.rows = rows
 
