@@ -915,18 +915,12 @@ def state_reset(
         highlight=False,
     )
     if settings.use_s3_state:  # the Ray shards' own documents (collect --executor ray)
+        from analytics_framework.distributed.shards import delete_shard_states
         from analytics_framework.storage.s3 import open_lake
 
         lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
-        shards = [
-            p
-            for p in lake_.list_files(lake_.path("_state"))
-            if p.rsplit("/", 1)[-1].startswith(f"{source}.shard-")
-        ]
-        for path in shards:
-            lake_.delete(path)
-        if shards:
-            err.print(f"and {len(shards)} shard state files of {source}", highlight=False)
+        if shards := delete_shard_states(lake_, source):
+            err.print(f"and {shards} shard state files of {source}", highlight=False)
 
 
 app.command()(guarded(digest))

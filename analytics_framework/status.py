@@ -27,7 +27,7 @@ from typing import Any
 
 from analytics_framework import state as st
 from analytics_framework.dates import day_list
-from analytics_framework.distributed.shards import shard_plans
+from analytics_framework.distributed.shards import is_shard_state, shard_plans
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.query import connect, day_filter, day_params
@@ -56,7 +56,7 @@ def s3_state_pipelines(lake: Lake) -> list[str]:
     names = []
     for path in lake.list_files(lake.path("_state")):
         name = path.rsplit("/", 1)[-1]
-        if name.endswith(".json") and ".shard-" not in name:
+        if name.endswith(".json") and not is_shard_state(name):
             names.append(name[: -len(".json")])
     return sorted(names)
 

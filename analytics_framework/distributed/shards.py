@@ -32,13 +32,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.state import State, covered_days
 
+if TYPE_CHECKING:
+    from analytics_framework.storage.lake import Lake
+
 PLANS_KEPT = 20
 """Most recent shard plans kept in a state document."""
+
+SHARD_MARK = ".shard-"
+"""What a shard's state document name holds after its pipeline's (:meth:`Shard.state_name`)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class Shard:
 
     def state_name(self, pipeline: str) -> str:
         """Return the shard's own S3 state document name: ``<pipeline>.shard-<start>_<end>``."""
-        return f"{pipeline}.shard-{self.start.isoformat()}_{self.end.isoformat()}"
+        return f"{pipeline}{SHARD_MARK}{self.start.isoformat()}_{self.end.isoformat()}"
 
     def days(self) -> list[date]:
         """Return the shard's days, in order."""
@@ -199,6 +205,26 @@ def shard_plans(state: State) -> list[dict[str, Any]]:
             counts[s.get("status", "pending")] = counts.get(s.get("status", "pending"), 0) + 1
         out.append({"key": key, **{k: v for k, v in plan.items() if k != "shards"}, **counts})
     return out
+
+
+def is_shard_state(name: str) -> bool:
+    """Whether the state document (or lock) file ``name`` is a Ray shard's, not a pipeline's."""
+    return SHARD_MARK in name
+
+
+def delete_shard_states(lake: Lake, pipeline: str) -> int:
+    """Delete the shards' documents (and locks) of ``pipeline`` in the lake's ``_state``.
+
+    Returns:
+        How many files were deleted.
+    """
+    prefix = f"{pipeline}{SHARD_MARK}"
+    paths = [
+        p for p in lake.list_files(lake.path("_state")) if p.rsplit("/", 1)[-1].startswith(prefix)
+    ]
+    for path in paths:
+        lake.delete(path)
+    return len(paths)
 
 
 def _now() -> str:
