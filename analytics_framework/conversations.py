@@ -42,7 +42,7 @@ from analytics_framework.catalog import CONVERSATIONS_PAGE
 from analytics_framework.dates import check_range, day_range_utc
 from analytics_framework.errors import ConfigurationError, LakeError, UnknownNameError
 from analytics_framework.model import METRIC_VERSION, RESOLVED_STATUSES, ROLE_ORDER
-from analytics_framework.reports.engine import round_value
+from analytics_framework.reports.result import round_value
 from analytics_framework.reports.spec import Column
 from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.query import connect, day_filter, day_params

@@ -13,7 +13,8 @@ from analytics_framework.reports.catalog import CATALOG
 from analytics_framework.reports.spec import Column, Option, Report
 
 if TYPE_CHECKING:
-    from analytics_framework.reports.engine import ReportResult, run_report
+    from analytics_framework.reports.engine import run_report
+    from analytics_framework.reports.result import ReportResult
 
 REPORTS: dict[str, Report] = {r.name: r for r in CATALOG}
 
@@ -24,10 +25,14 @@ def __getattr__(name: str) -> Any:
     The catalogue alone is what ``analytics --help`` needs; keeping the engine out of this
     module's import keeps the command line's start-up light (issue 14).
     """
-    if name in ("ReportResult", "run_report"):
-        from analytics_framework.reports import engine
+    if name == "ReportResult":
+        from analytics_framework.reports.result import ReportResult
 
-        return getattr(engine, name)
+        return ReportResult
+    if name == "run_report":
+        from analytics_framework.reports.engine import run_report
+
+        return run_report
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -6,7 +6,7 @@ JSON, CSV, charts) read the :class:`Column` metadata â€” label, unit, section â€
 the declaration names a report's columns.
 
 Units and the precision every output rounds to (one rounding, in
-:class:`~analytics_framework.reports.engine.ReportResult`, so the same lake always gives
+:class:`~analytics_framework.reports.result.ReportResult`, so the same lake always gives
 byte-identical outputs):
 
 ==========  ===========================================  =========

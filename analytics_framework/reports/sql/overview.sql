@@ -17,7 +17,7 @@
 -- Determinism: means are avg() over DECIMAL(18, 6) (exact integer sums, so the same whatever
 --   order DuckDB's threads add them in; durations to the microsecond); avg() over DOUBLE would
 --   differ in the last digits from run to run. Percentiles sort, counts are exact, and the
---   engine rounds every float by column kind (engine.PRECISION).
+--   result rounds every float by column kind (result.PRECISION).
 -- Placeholders filled by the engine from a whitelist:
 --   {unit} day|week|month   {keys} "period" or "period, org_id"   {org_expr} org_id or NULL
 --   {business_hours} TRUE with --business-hours, else FALSE (nothing read; the engine drops the
