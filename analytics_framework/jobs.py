@@ -353,8 +353,8 @@ def export_job(
     check_range(start, end)
     lake = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     lake.require("conversations")
-    # a big lake's charts are drawn in two processes: the second is forked now, with the
-    # exporter's imports (matplotlib) and before the lake is read
+    # a big lake's charts are drawn in a second process, forked now, before the lake is read:
+    # it imports matplotlib while this process reads the lake (exports.ahead)
     worker = None
     if exporter.chart_format and worth_a_worker(lake.table_bytes("conversations")):
         worker = start_worker()

@@ -3,30 +3,32 @@
 An export computes its reports one after another (DuckDB, which runs outside the GIL on every
 core) and then draws the charts (matplotlib, pure Python under the GIL, about half a second a
 chart at 1600 x 900). Drawing each chart as soon as the reports it reads are done overlaps the
-two, and on a machine with more than one core, once the reports prove slow enough to be worth
-it, a second process draws every other chart beside this process's drawing thread. Over a year
-of daily reports on 2 cores the ZIP export went from the sum of both steps to about the longer
-one (BENCHMARKS.md, issue 12).
+two. Over a year of daily reports on 2 cores the ZIP export went from the sum of both steps to
+about the longer one (BENCHMARKS.md, issue 12).
 
-The second process is forked once this one has imported matplotlib and before it reads the lake:
-it starts with everything drawing needs already loaded (a spawned one spent 1.5 s of CPU
-importing it again), and it runs nothing but matplotlib and the chart code, so the libraries'
-own threads (polars', pyarrow's and jemalloc's, idle at that point) are never used in it. Should
-it stop answering all the same, a chart it has not returned within :data:`CHART_TIMEOUT_S` is
-drawn in this process, the worker is stopped, and the export goes on.
+On a machine with more than one core, once the lake is big enough to be worth it, the charts are
+drawn in a second process, forked before either process imports matplotlib and before the lake
+is read: the child imports matplotlib while this process reads the lake, and it runs nothing but
+matplotlib and the chart code, so the libraries' own threads (polars', pyarrow's and jemalloc's,
+idle at that point) are never used in it. This process does not draw while its reports run, so
+their Python side never waits for the GIL behind a chart; once its own work is done
+(:meth:`ChartsAhead.finish`) it draws the charts still queued beside the second process, the
+longest first. Should the second process stop answering, a chart it has not returned within
+:data:`CHART_TIMEOUT_S` is drawn in this process, the worker is stopped, and the export goes on.
 
-Only the thread draws in this process while it runs — matplotlib's object API on one Agg canvas
-per figure, no pyplot state — and its results are taken once it has stopped. :func:`charts.draw`
-then uses them (``ExportContext.drawn``) in :data:`charts.CHARTS` order, adding the notes for
-skipped charts itself; a chart that could not be drawn ahead for any other reason (the worker
-process died, a report was skipped) is drawn again there, so an error surfaces as it would have
-without any of this.
+Without a second process a thread draws in this process as the reports arrive — matplotlib's
+object API on one Agg canvas per figure, no pyplot state — and its results are taken once it
+has stopped. :func:`charts.draw` then uses them (``ExportContext.drawn``) in
+:data:`charts.CHARTS` order, adding the notes for skipped charts itself; a chart that could not
+be drawn ahead for any other reason (the worker process died, a report was skipped) is drawn
+again there, so an error surfaces as it would have without any of this.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import os
@@ -46,6 +48,9 @@ WORKER_MIN_BYTES = 4 * 1024 * 1024
 """Start the second process only for lakes whose conversations files total at least this: small
 exports draw their few small charts faster than a second process earns back its start."""
 
+HELP_FROM = 2
+"""Charts still queued when the export's own work is done from which it draws some itself."""
+
 CHART_TIMEOUT_S = 120.0
 """Seconds to wait for the worker's chart (one takes about a second) before drawing it here."""
 
@@ -58,12 +63,12 @@ def worth_a_worker(conversations_bytes: int) -> bool:
 def _warm() -> int:
     """Worker initializer: ignore Ctrl-C (the export stops the worker; no traceback from it).
 
-    Importing the charts is the rest of the warm-up (nothing, once this process has imported
-    them before forking).
+    Importing matplotlib (:func:`charts.load`) is the rest of the warm-up.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from analytics_framework.exports import charts  # noqa: F401
+    from analytics_framework.exports import charts
 
+    charts.load()
     return os.getpid()
 
 
@@ -81,17 +86,26 @@ class Worker:
 
 
 def start_worker() -> Worker | None:
-    """Fork the chart-drawing process now: call it after importing the exporter (matplotlib).
+    """Fork the chart-drawing process now, before the lake's tables are read.
 
-    The child inherits the imports; forked before the lake's tables are read, it holds no
-    DuckDB connection and no open lake file. Returns None where no process can be started.
+    The child inherits this process's imports (polars, DuckDB) and imports matplotlib itself;
+    it holds no DuckDB connection and no open lake file. The objects alive at the fork are
+    frozen (:func:`gc.freeze`) for the rest of this process. Returns None where no process can
+    be started.
     """
+    # the objects alive now (the imported modules, most of them) leave the collector's
+    # generations for the rest of the process (gc.unfreeze() puts them back): neither process's
+    # collections walk them again, and the child's never write to their pages (the gc module's
+    # recipe for fork). Over a year of days: 0.25 s less collecting during the export and
+    # 0.4 s less at exit (BENCHMARKS.md, issue 12)
+    gc.freeze()
     try:
         pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=_warm
         )
         return Worker(pool, pool.submit(_warm))
     except (OSError, RuntimeError):
+        gc.unfreeze()
         return None
 
 
@@ -109,9 +123,10 @@ def _render(name: str, ctx: ExportContext, fmt: str) -> bytes | str:
 class ChartsAhead:
     """Draw :data:`charts.CHARTS` in the background as the reports they read arrive.
 
-    Charts ready to draw wait in one queue that two consumers share: a thread that draws in this
-    process and, with ``worker``, a thread that hands each chart it takes to a second process
-    and waits for the file (once that process has started), so whichever is free draws next.
+    Charts ready to draw wait in one queue. Without ``worker`` a thread draws them in this
+    process. With one, a thread hands each chart it takes to the second process and waits for
+    the file (once that process has started), and :meth:`finish` draws those still queued here
+    beside it, so whichever is free draws next.
 
     Args:
         ctx: the export's context; its ``results`` fill in as reports finish (a report is read
@@ -137,14 +152,13 @@ class ChartsAhead:
         self._drawn: dict[str, bytes | str] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._finished = False
-        self._threads = [threading.Thread(target=self._draw_here, name="charts", daemon=True)]
         started = start_worker() if worker is True else worker or None
         if started is not None:
             self._pool, self._warm = started.pool, started.warm
-        if self._pool is not None:
-            self._threads.append(
-                threading.Thread(target=self._draw_there, name="charts-worker", daemon=True)
-            )
+            drawing = threading.Thread(target=self._draw_there, name="charts-worker", daemon=True)
+        else:
+            drawing = threading.Thread(target=self._draw_here, name="charts", daemon=True)
+        self._threads = [drawing]
         for thread in self._threads:
             thread.start()
         ctx.ahead = self
@@ -162,19 +176,41 @@ class ChartsAhead:
     def finish(self) -> None:
         """Wait for the charts under way; hand them to ``ctx.drawn[fmt]`` for :func:`charts.draw`.
 
-        A chart still waiting for a report that never came is left to :func:`charts.draw`.
-        Calling it again does nothing.
+        With a second process and at least :data:`HELP_FROM` charts still queued, this thread
+        draws beside it first (importing matplotlib costs this process about 0.8 s, more than
+        one chart's head start is worth), taking the slowest kinds of chart first. A chart
+        still waiting for a report that never came is left to :func:`charts.draw`. Calling it
+        again does nothing.
         """
         if self._finished:
             return
         self._finished = True
-        for _ in self._threads:
+        helping = self._pool is not None and self._queue.qsize() >= HELP_FROM
+        if helping:
+            self._slowest_first()
+        for _ in range(len(self._threads) + helping):
             self._queue.put(None)
+        if helping:
+            self._draw_here()
         for thread in self._threads:
             thread.join()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.ctx.drawn[self.fmt] = self._drawn
+
+    def _slowest_first(self) -> None:
+        """Put the queued charts back slowest first (:data:`charts.SLOW`).
+
+        The two drawers then finish together, instead of one drawing a slow chart last.
+        """
+        from analytics_framework.exports import charts
+
+        queued = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                queued.append(self._queue.get_nowait())
+        for chart in sorted(queued, key=lambda c: c.name not in charts.SLOW):
+            self._queue.put(chart)
 
     def abort(self) -> None:
         """Stop at once, drawing nothing more (the export failed or was interrupted)."""

@@ -33,18 +33,17 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cycler import cycler
-from matplotlib import rc_context
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from analytics_framework.exports import register
 from analytics_framework.exports.base import Destination, ExportContext, Exporter
 from analytics_framework.reports import ReportResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000")
 """Okabe & Ito's colour-blind-safe palette (blue, orange, green, vermillion, sky, purple …)."""
@@ -88,6 +87,22 @@ DURATION_UNITS = (("s", 1.0), ("min", 60.0), ("h", 3600.0), ("d", 86400.0))
 
 MAX_TICKS = 16
 """At most this many period labels on an axis (every n-th is shown beyond)."""
+
+
+SLOW = frozenset({"03_activity_heatmap", "07_retention", "09_leaderboard"})
+"""The charts that take longest to draw over many periods (0.7-1.1 s each over a year of days,
+against 0.3-0.6 s for the others: many tick labels, markers and image cells)."""
+
+
+def load() -> None:
+    """Import the parts of matplotlib :func:`render` uses (about 0.8 s).
+
+    This module defines the charts without them, so an export that draws in a second process
+    imports matplotlib there only, while it reads the lake (:mod:`~.exports.ahead`).
+    """
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
 
 
 class Skip(Exception):
@@ -176,6 +191,8 @@ def _duration_axis(ax: Axes, values: list[float], label: str) -> float:
     scale = ""
     if needs_log_scale(values):
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         scale = ", log scale"
     ax.set_ylabel(f"{label} ({unit}{scale})")
@@ -616,6 +633,10 @@ def render(chart: Chart, ctx: ExportContext, fmt: str = "png") -> bytes:
     Raises:
         Skip: the chart has nothing to draw (a section it needs is empty).
     """
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     result = ctx.results[chart.report]
     with rc_context(RC):
         fig = Figure(figsize=(16, 9), dpi=ctx.dpi, layout="constrained")

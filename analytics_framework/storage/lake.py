@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,14 +98,16 @@ class Lake:
 
     def partitions(self, table: str) -> list[Partition]:
         """Every partition that ``table`` has, sorted."""
+        return sorted(set(self._partitions(table)))
+
+    def _partitions(self, table: str) -> Iterator[Partition]:
+        """Yield the partition of each of ``table``'s data files, in listing order."""
         selector = pafs.FileSelector(self.path(table), recursive=True, allow_not_found=True)
-        found = set()
         for info in self._list(selector):
             if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
                 m = PARTITION_RE.search(info.path)
                 if m and not Path(info.path).name.startswith("."):
-                    found.add(Partition(*(int(g) for g in m.groups())))
-        return sorted(found)
+                    yield Partition(*(int(g) for g in m.groups()))
 
     def read_partition(self, table: str, partition: Partition) -> pl.DataFrame | None:
         """Return a partition's rows, or None when it does not exist."""
@@ -161,8 +164,8 @@ class Lake:
         return sorted(i.path for i in self._list(selector) if i.type == pafs.FileType.File)
 
     def exists(self, table: str) -> bool:
-        """Whether ``table`` has at least one partition."""
-        return bool(self.partitions(table))
+        """Whether ``table`` has at least one partition (its first data file listed is enough)."""
+        return next(self._partitions(table), None) is not None
 
     def require(self, table: str = "conversations") -> None:
         """Check that ``table`` has data, before a command that reads it starts any work.
