@@ -21,6 +21,7 @@ from analytics_framework.exports import ahead as ahead_module
 from analytics_framework.exports.ahead import ChartsAhead, start_worker
 from analytics_framework.exports.base import ExportContext
 from analytics_framework.reports import REPORTS, run_report, sql_of
+from analytics_framework.status import loaded_days
 from analytics_framework.storage.lake import Lake, Partition
 from analytics_framework.storage.query import connect
 
@@ -110,6 +111,35 @@ def test_a_lake_of_mixed_schemas_stays_on_its_files(tmp_path):
     assert is_view(con, "conversations")
     got = con.execute("SELECT conversation_id, stage FROM conversations ORDER BY 1").fetchall()
     assert got == [("a", None), ("b", "won")]
+
+
+def test_status_counts_files_written_before_and_after_a_column_was_added(tmp_path):
+    # status reads the files without the schema pass: DuckDB takes the first file's columns
+    # and finds them by name in the others, whichever of them lacks a later column
+    old = {"conversation_id": ["files:a", "other:b"], "status": ["labeled", "labeled"]}
+    new = {
+        "objection_quote": ["q", None, None],
+        "conversation_id": ["files:c", "files:d", "files:e"],
+        "status": ["labeled", "failed", "labeled"],
+    }
+    counts = {"labels": {"old": 1, "new": 2}, "conversations": {"old": 1, "new": 3}}
+    for first, second in ((old, new), (new, old)):  # the first file without the column, or with
+        lake = Lake(str(tmp_path / f"lake-{len(first)}"))
+        kinds = {4: first, 5: second, 6: first}
+        for day, columns in kinds.items():
+            lake.write_partition("labels", Partition(2024, 3, day), pl.DataFrame(columns))
+            lake.write_partition(
+                "conversations", Partition(2024, 3, day), pl.DataFrame(columns).drop("status")
+            )
+        for table in counts:
+            expected = {
+                date(2024, 3, d): counts[table]["old" if c is old else "new"]
+                for d, c in kinds.items()
+            }
+            assert loaded_days(lake, "files", None, None, table) == expected, table
+        assert loaded_days(lake, "files", date(2024, 3, 5), date(2024, 3, 6), "labels") == {
+            date(2024, 3, 5): counts["labels"]["old" if second is old else "new"]
+        }
 
 
 def test_a_worker_that_stops_answering_is_killed_and_its_charts_drawn_here(in_tmp, monkeypatch):
