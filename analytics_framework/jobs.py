@@ -396,7 +396,7 @@ def export_job(
         if ahead:
             ahead.abort()  # an error or Ctrl-C: stop drawing, at once
         elif worker is not None:
-            worker.pool.shutdown(wait=False, cancel_futures=True)
+            worker.stop()
         raise
     if ahead:
         ahead.finish()  # done already, unless the format drew no chart

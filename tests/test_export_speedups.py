@@ -1,7 +1,8 @@
 """What makes exports fast must not change what they hold.
 
-Charts drawn ahead (a thread, and a second process) are the bytes :func:`charts.draw` draws on
-its own; a small lake read into memory gives the reports it gives as views over its files.
+Charts drawn ahead (a thread, or a second process beside the export's own) are the bytes
+:func:`charts.draw` draws on its own; a small lake read into memory gives the reports it gives
+as views over its files.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
-from analytics_framework.exports import CHART_FORMATS, EXPORTERS, charts, get_exporter
+from analytics_framework.exports import EXPORTERS, charts, get_exporter
 from analytics_framework.exports import ahead as ahead_module
 from analytics_framework.exports.ahead import ChartsAhead, start_worker
 from analytics_framework.exports.base import ExportContext
@@ -61,7 +65,7 @@ def test_charts_drawn_ahead_are_the_charts_drawn_after(in_tmp):
     assert [n for n, _ in expected][:2] == ["01_conversations.png", "02_response_times.png"]
     for worker in (False, True, "started"):
         ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
-        # "started": the worker an export starts before it imports matplotlib
+        # "started": the worker an export starts before it reads the lake
         ahead = ChartsAhead(ctx, "png", worker=start_worker() if worker == "started" else worker)
         # funnel comes after overview: the conversations chart, which reads both, waits for it
         for name in ("overview", "topics", "funnel", *plain.results):
@@ -72,9 +76,55 @@ def test_charts_drawn_ahead_are_the_charts_drawn_after(in_tmp):
         ahead.finish()  # again: nothing left to do
 
 
-def test_the_formats_known_to_draw_charts_are_those_whose_exporter_does():
-    get_exporter("zip")  # loads every format
-    assert {n for n, cls in EXPORTERS.items() if cls.chart_format} == CHART_FORMATS
+FRESH = """
+import sys
+from tests.test_export_speedups import Lake, ChartsAhead, charts, context, dataclasses
+plain = context(Lake(sys.argv[1]))
+ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
+ahead = ChartsAhead(ctx, "png", worker=True)
+for name in plain.results:
+    ctx.results[name] = plain.results[name]
+    ahead.report_done(name)
+assert "matplotlib" not in sys.modules, "the export imported matplotlib before drawing"
+ahead.finish()  # draws beside the worker: nearly every chart is still queued
+assert len(ctx.drawn["png"]) > 1
+assert charts.draw(ctx, "png") == charts.draw(dataclasses.replace(plain, notes=[]), "png")
+print("same charts")
+"""
+
+
+def test_a_fresh_export_forks_before_matplotlib_and_draws_the_same_charts(in_tmp):
+    # as the CLI runs it: a process that has not loaded matplotlib; the worker imports it,
+    # and this process draws the queue beside it once its own work is done
+    lake = sample_lake(in_tmp)
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, lake.uri],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "same charts"
+
+
+def test_exporters_load_without_matplotlib():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from analytics_framework.exports import get_exporter; "
+            "get_exporter('zip'); print('matplotlib' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+    get_exporter("zip")
+    assert {n for n, cls in EXPORTERS.items() if cls.chart_format} == {"png", "svg", "html", "zip"}
 
 
 def test_a_chart_whose_report_never_came_is_drawn_by_draw(in_tmp):
@@ -161,6 +211,27 @@ def test_a_worker_that_stops_answering_is_killed_and_its_charts_drawn_here(in_tm
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(pid), "the stopped worker was left running"
+
+
+def test_a_worker_stuck_before_it_is_ready_is_killed(in_tmp, monkeypatch):
+    lake = sample_lake(in_tmp)
+    plain = context(lake)
+    expected = charts.draw(plain, "png")
+    monkeypatch.setattr(ahead_module, "CHART_TIMEOUT_S", 2.0)
+    worker = start_worker()
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGSTOP)  # most likely still warming up; ready or not, it hangs
+    ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
+    ahead = ChartsAhead(ctx, "png", worker=worker)
+    for name in plain.results:
+        ctx.results[name] = plain.results[name]
+        ahead.report_done(name)
+    assert charts.draw(ctx, "png") == expected
+    assert ctx.notes == plain.notes
+    deadline = time.monotonic() + 10
+    while alive(worker.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker.pid), "the stuck worker was left running"
 
 
 def alive(pid: int) -> bool:

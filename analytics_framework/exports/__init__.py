@@ -12,12 +12,6 @@ EXPORTERS: dict[str, type[Exporter]] = {}
 """Format name → exporter class (filled by :func:`register`, in the order formats are listed)."""
 
 
-CHART_FORMATS = frozenset({"png", "svg", "html", "zip"})
-"""The formats whose exporter draws charts (``Exporter.chart_format``), known before their modules
-load: an export starts its chart-drawing process before it imports matplotlib (the tests check
-this against :data:`EXPORTERS`)."""
-
-
 def register(cls: type[Exporter]) -> type[Exporter]:
     """Add a format to :data:`EXPORTERS` (a class decorator)."""
     EXPORTERS[cls.name] = cls
@@ -40,12 +34,11 @@ def get_exporter(name: str) -> type[Exporter]:
 
 
 def _load() -> None:
-    """Import the format modules; each registers itself (matplotlib loads only then)."""
+    """Import the format modules; each registers itself (matplotlib loads only to draw)."""
     from analytics_framework.exports import charts, framer, html, zip_bundle  # noqa: F401
 
 
 __all__ = [
-    "CHART_FORMATS",
     "EXPORTERS",
     "Destination",
     "ExportContext",

@@ -13,8 +13,9 @@ matplotlib and the chart code, so the libraries' own threads (polars', pyarrow's
 idle at that point) are never used in it. This process does not draw while its reports run, so
 their Python side never waits for the GIL behind a chart; once its own work is done
 (:meth:`ChartsAhead.finish`) it draws the charts still queued beside the second process, the
-longest first. Should the second process stop answering, a chart it has not returned within
-:data:`CHART_TIMEOUT_S` is drawn in this process, the worker is stopped, and the export goes on.
+longest first, when at least :data:`HELP_FROM` are queued or the second process is gone. Should
+that process stop answering (before it is ready, or in a chart), it is killed after
+:data:`CHART_TIMEOUT_S`, and the charts it did not return are drawn in this process.
 
 Without a second process a thread draws in this process as the reports arrive — matplotlib's
 object API on one Agg canvas per figure, no pyplot state — and its results are taken once it
@@ -35,7 +36,7 @@ import os
 import queue
 import signal
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -72,40 +73,69 @@ def _warm() -> int:
     return os.getpid()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Worker:
     """The second process that draws charts, started by :func:`start_worker`.
 
     Attributes:
         pool: a one-process pool (``fork``).
         warm: the process's id, once it is ready to draw.
+        pid: the process's id, known at once (to stop it whatever it is doing), or None.
+        froze: whether :func:`start_worker` froze this process's objects (:meth:`stop`
+            puts them back).
     """
 
     pool: ProcessPoolExecutor
     warm: Future[int]
+    pid: int | None = None
+    froze: bool = False
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _stopped: bool = False
+
+    def stop(self, kill: bool = True) -> None:
+        """Shut the pool down without waiting and, with ``kill``, end the process at once.
+
+        A process that hangs (in its warm-up or in a chart) would otherwise keep the pool, and
+        the interpreter's exit, waiting for it. Safe to call from any thread, and again.
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if kill and self.pid is not None:
+            with contextlib.suppress(OSError):  # gone already
+                os.kill(self.pid, signal.SIGKILL)
+        if self.froze:
+            gc.unfreeze()
 
 
 def start_worker() -> Worker | None:
     """Fork the chart-drawing process now, before the lake's tables are read.
 
     The child inherits this process's imports (polars, DuckDB) and imports matplotlib itself;
-    it holds no DuckDB connection and no open lake file. The objects alive at the fork are
-    frozen (:func:`gc.freeze`) for the rest of this process. Returns None where no process can
-    be started.
+    it holds no DuckDB connection and no open lake file. Unless something froze them already,
+    the objects alive at the fork are frozen (:func:`gc.freeze`) until :meth:`Worker.stop`.
+    Returns None where no process can be started.
     """
     # the objects alive now (the imported modules, most of them) leave the collector's
-    # generations for the rest of the process (gc.unfreeze() puts them back): neither process's
-    # collections walk them again, and the child's never write to their pages (the gc module's
-    # recipe for fork). Over a year of days: 0.25 s less collecting during the export and
-    # 0.4 s less at exit (BENCHMARKS.md, issue 12)
-    gc.freeze()
+    # generations while the export runs: neither process's collections walk them again, and
+    # the child's never write to their pages (the gc module's recipe for fork). Over a year of
+    # days: 0.25 s less collecting during the export (BENCHMARKS.md, issue 12)
+    froze = gc.get_freeze_count() == 0
+    if froze:
+        gc.freeze()
     try:
         pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=_warm
         )
-        return Worker(pool, pool.submit(_warm))
+        before = {p.pid for p in multiprocessing.active_children()}
+        warm = pool.submit(_warm)  # a fork pool starts its process here
+        forked = [p.pid for p in multiprocessing.active_children() if p.pid not in before]
+        return Worker(pool, warm, forked[0] if len(forked) == 1 else None, froze)
     except (OSError, RuntimeError):
-        gc.unfreeze()
+        if froze:
+            gc.unfreeze()
         return None
 
 
@@ -125,16 +155,16 @@ class ChartsAhead:
 
     Charts ready to draw wait in one queue. Without ``worker`` a thread draws them in this
     process. With one, a thread hands each chart it takes to the second process and waits for
-    the file (once that process has started), and :meth:`finish` draws those still queued here
-    beside it, so whichever is free draws next.
+    the file (once that process is ready), nothing is drawn here while the reports run, and
+    :meth:`finish` draws those still queued here beside it, so whichever is free draws next.
 
     Args:
         ctx: the export's context; its ``results`` fill in as reports finish (a report is read
             only after :meth:`report_done` names it).
         fmt: ``png`` or ``svg``.
-        worker: also draw in a second process (:func:`worth_a_worker`): True starts it now,
-            so that its imports overlap the first reports; a :class:`Worker` already started
-            (:func:`start_worker`) is used as it is.
+        worker: draw in a second process (:func:`worth_a_worker`): True starts it now; a
+            :class:`Worker` already started (:func:`start_worker`, before the lake is read)
+            is used as it is, and stopped by :meth:`finish` or :meth:`abort`.
 
     Use: :meth:`report_done` after each report is stored in ``ctx.results``; the exporter's
     :func:`charts.draw` calls :meth:`finish` (``ctx.ahead``), and the export calls it again at
@@ -150,17 +180,16 @@ class ChartsAhead:
         self._waiting = list(charts.CHARTS)
         self._queue: queue.SimpleQueue[charts.Chart | None] = queue.SimpleQueue()
         self._drawn: dict[str, bytes | str] = {}
-        self._pool: ProcessPoolExecutor | None = None
         self._finished = False
-        started = start_worker() if worker is True else worker or None
-        if started is not None:
-            self._pool, self._warm = started.pool, started.warm
+        self._halted = False
+        self._closing = False
+        self._worker = start_worker() if worker is True else worker or None
+        if self._worker is not None:
             drawing = threading.Thread(target=self._draw_there, name="charts-worker", daemon=True)
         else:
             drawing = threading.Thread(target=self._draw_here, name="charts", daemon=True)
-        self._threads = [drawing]
-        for thread in self._threads:
-            thread.start()
+        self._thread = drawing
+        drawing.start()
         ctx.ahead = self
 
     def report_done(self, name: str) -> None:
@@ -176,26 +205,37 @@ class ChartsAhead:
     def finish(self) -> None:
         """Wait for the charts under way; hand them to ``ctx.drawn[fmt]`` for :func:`charts.draw`.
 
-        With a second process and at least :data:`HELP_FROM` charts still queued, this thread
-        draws beside it first (importing matplotlib costs this process about 0.8 s, more than
-        one chart's head start is worth), taking the slowest kinds of chart first. A chart
-        still waiting for a report that never came is left to :func:`charts.draw`. Calling it
-        again does nothing.
+        With a second process, this thread draws the charts still queued beside it, slowest
+        kinds first, when at least :data:`HELP_FROM` are (importing matplotlib costs this
+        process about 0.8 s, more than one chart's head start is worth) or when the process is
+        gone. A chart still waiting for a report that never came is left to
+        :func:`charts.draw`. Calling it again does nothing; an error or Ctrl-C while it waits
+        or draws stops everything as :meth:`abort` does.
         """
         if self._finished:
             return
         self._finished = True
-        helping = self._pool is not None and self._queue.qsize() >= HELP_FROM
-        if helping:
-            self._slowest_first()
-        for _ in range(len(self._threads) + helping):
-            self._queue.put(None)
-        if helping:
-            self._draw_here()
-        for thread in self._threads:
-            thread.join()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            worker = self._worker
+            helping = worker is not None and (
+                self._queue.qsize() >= HELP_FROM or not self._thread.is_alive()
+            )
+            if helping:
+                self._slowest_first()
+            for _ in range(1 + helping):  # one stop for each drawer
+                self._queue.put(None)
+            if helping:
+                self._draw_here()
+                if worker is not None and not worker.warm.done():
+                    self._closing = True  # no warning: it was not needed after all
+                    worker.stop()  # never ready, and nothing is left for it to draw
+            self._thread.join()
+            if worker is not None:
+                worker.pool.shutdown(wait=True, cancel_futures=True)
+                worker.stop(kill=False)
+        except BaseException:
+            self._halt()
+            raise
         self.ctx.drawn[self.fmt] = self._drawn
 
     def _slowest_first(self) -> None:
@@ -205,22 +245,32 @@ class ChartsAhead:
         """
         from analytics_framework.exports import charts
 
-        queued = []
+        queued = self._take_all()
+        for chart in sorted(queued, key=lambda c: c is None or c.name not in charts.SLOW):
+            self._queue.put(chart)
+
+    def _take_all(self) -> list[charts.Chart | None]:
+        taken: list[charts.Chart | None] = []
         with contextlib.suppress(queue.Empty):
             while True:
-                queued.append(self._queue.get_nowait())
-        for chart in sorted(queued, key=lambda c: c.name not in charts.SLOW):
-            self._queue.put(chart)
+                taken.append(self._queue.get_nowait())
+        return taken
 
     def abort(self) -> None:
         """Stop at once, drawing nothing more (the export failed or was interrupted)."""
-        if self._finished:
+        if not self._finished:
+            self._finished = True
+            self._halt()
+
+    def _halt(self) -> None:
+        """Drop the queued charts, stop the drawing thread after its chart, kill the worker."""
+        if self._halted:
             return
-        self._finished = True
-        for _ in self._threads:
-            self._queue.put(None)  # each stops after its chart; they are daemons
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._halted = True
+        self._take_all()
+        self._queue.put(None)  # the thread stops after its chart; it is a daemon
+        if self._worker is not None:
+            self._worker.stop()
 
     def _draw_here(self) -> None:
         from analytics_framework.exports import charts
@@ -234,31 +284,28 @@ class ChartsAhead:
                 continue
 
     def _draw_there(self) -> None:
-        assert self._pool is not None
+        worker = self._worker
+        assert worker is not None
         try:
-            self._warm.result(CHART_TIMEOUT_S)  # take charts only once the worker can draw them
-        except Exception:  # noqa: BLE001 - no worker: the other thread draws everything
-            self._stop_worker()
+            worker.warm.result(CHART_TIMEOUT_S)  # take charts only once the worker can draw them
+        except Exception as exc:  # noqa: BLE001 - no worker: finish() draws the queue here
+            if not (self._halted or self._closing):
+                log.warning("the chart-drawing process did not start (%s)", type(exc).__name__)
+            worker.stop()
             return
         while (chart := self._queue.get()) is not None:
             needs = {n: self.ctx.results[n] for n in chart.needs if n in self.ctx.results}
             part = dataclasses.replace(self.ctx, results=needs, notes=[], drawn={}, ahead=None)
             try:
-                self._drawn[chart.name] = self._pool.submit(
+                self._drawn[chart.name] = worker.pool.submit(
                     _render, chart.name, part, self.fmt
                 ).result(CHART_TIMEOUT_S)
-            except TimeoutError:  # the worker hangs: stop it; this chart is drawn again there
-                log.warning("the chart-drawing process did not answer in %.0f s", CHART_TIMEOUT_S)
-                self._stop_worker()
+            except (TimeoutError, BrokenExecutor, RuntimeError) as exc:
+                # the worker hangs or died (or was stopped): this chart and the rest are
+                # drawn here, by finish() or charts.draw
+                if not (self._halted or self._closing):
+                    log.warning("the chart-drawing process stopped (%s)", type(exc).__name__)
+                worker.stop()
                 return
-            except Exception:  # noqa: BLE001 - the worker died or failed: drawn again there
+            except Exception:  # noqa: BLE001 - the chart failed there: drawn again here
                 continue
-
-    def _stop_worker(self) -> None:
-        """Stop a worker that does not answer (its pool would wait for it at shutdown)."""
-        assert self._pool is not None
-        pool, self._pool = self._pool, None
-        pool.shutdown(wait=False, cancel_futures=True)
-        if self._warm.done() and self._warm.exception() is None:
-            with contextlib.suppress(OSError):  # gone already
-                os.kill(self._warm.result(), signal.SIGKILL)

@@ -98,7 +98,8 @@ def load() -> None:
     """Import the parts of matplotlib :func:`render` uses (about 0.8 s).
 
     This module defines the charts without them, so an export that draws in a second process
-    imports matplotlib there only, while it reads the lake (:mod:`~.exports.ahead`).
+    forks it before matplotlib is loaded, and that process imports it while the export reads
+    the lake (:mod:`~.exports.ahead`); the export's own process imports it only to draw.
     """
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401

@@ -162,13 +162,13 @@ def connect(
             or None: a small local lake's tables are then read into memory once, only the
             columns it names (:func:`_in_memory`).
         tables: read only these lake tables (the others read as empty), or None: all of
-            them. Each table's view reads its files' footers first (:func:`_one_schema`), so
-            ``status`` over years of daily partitions asks only for the one it counts.
+            them (``status`` asks only for the one it counts).
         check_schema: read every file's footer first to choose how the view reads the
             files (:func:`_one_schema`). False skips that pass (over two years of daily
-            partitions, 0.3 s a table): DuckDB then takes the first file's columns and finds
-            them by name in the others, so a query may name only columns that every file of
-            the table has (ids, ``status``, the partition columns), never one added later.
+            partitions, 0.3-0.4 s a table): DuckDB then takes the first file's columns and
+            finds them by name in the others, so a query may name only columns that every
+            file of the table has (ids, ``status``, the partition columns), never one added
+            later (the ``labels`` view then gets no NULL columns for those either).
 
     Raises:
         LakeError: the lake has no ``conversations`` table yet (when ``require``).
@@ -227,7 +227,8 @@ def connect(
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', "
             f"hive_partitioning = true, union_by_name = {by_name}, hive_types = {HIVE_TYPES})"
         )
-    if "labels" in present:  # in memory, only the columns the SQL names were read
+    if "labels" in present and check_schema:
+        # in memory, only the columns the SQL names were read
         named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", keep_for or ""))
         _fill_missing(con, "labels", LABEL_SCHEMA, named if "labels" in kept else None)
     partition_cols = {"year": pl.Int32, "month": pl.Int32, "day": pl.Int32}
