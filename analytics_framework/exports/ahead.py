@@ -297,12 +297,14 @@ class ChartsAhead:
             needs = {n: self.ctx.results[n] for n in chart.needs if n in self.ctx.results}
             part = dataclasses.replace(self.ctx, results=needs, notes=[], drawn={}, ahead=None)
             try:
-                self._drawn[chart.name] = worker.pool.submit(
-                    _render, chart.name, part, self.fmt
-                ).result(CHART_TIMEOUT_S)
-            except (TimeoutError, BrokenExecutor, RuntimeError) as exc:
-                # the worker hangs or died (or was stopped): this chart and the rest are
-                # drawn here, by finish() or charts.draw
+                future = worker.pool.submit(_render, chart.name, part, self.fmt)
+            except RuntimeError:  # stopped meanwhile: this chart and the rest are drawn here
+                return
+            try:
+                self._drawn[chart.name] = future.result(CHART_TIMEOUT_S)
+            except (TimeoutError, BrokenExecutor) as exc:
+                # the worker hangs or died: this chart and the rest are drawn here, by
+                # finish() or charts.draw
                 if not (self._halted or self._closing):
                     log.warning("the chart-drawing process stopped (%s)", type(exc).__name__)
                 worker.stop()
