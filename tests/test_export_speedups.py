@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
@@ -192,35 +193,18 @@ def test_status_counts_files_written_before_and_after_a_column_was_added(tmp_pat
         }
 
 
-def test_a_worker_that_stops_answering_is_killed_and_its_charts_drawn_here(in_tmp, monkeypatch):
-    lake = sample_lake(in_tmp)
-    plain = context(lake)
-    expected = charts.draw(plain, "png")
-    monkeypatch.setattr(ahead_module, "CHART_TIMEOUT_S", 2.0)
-    worker = start_worker()
-    pid = worker.warm.result(30)
-    os.kill(pid, signal.SIGSTOP)  # alive, but it answers nothing from now on
-    ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
-    ahead = ChartsAhead(ctx, "png", worker=worker)
-    for name in plain.results:
-        ctx.results[name] = plain.results[name]
-        ahead.report_done(name)
-    assert charts.draw(ctx, "png") == expected
-    assert ctx.notes == plain.notes
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(pid), "the stopped worker was left running"
-
-
-def test_a_worker_stuck_before_it_is_ready_is_killed(in_tmp, monkeypatch):
+@pytest.mark.parametrize("when", ["ready", "warming up"])
+def test_a_worker_that_hangs_is_killed_and_its_charts_drawn_here(in_tmp, monkeypatch, when):
     lake = sample_lake(in_tmp)
     plain = context(lake)
     expected = charts.draw(plain, "png")
     monkeypatch.setattr(ahead_module, "CHART_TIMEOUT_S", 2.0)
     worker = start_worker()
     assert worker.pid is not None
-    os.kill(worker.pid, signal.SIGSTOP)  # most likely still warming up; ready or not, it hangs
+    if when == "ready":
+        assert worker.warm.result(30) == worker.pid
+    # alive, but it answers nothing from now on ("warming up": most likely, ready or not)
+    os.kill(worker.pid, signal.SIGSTOP)
     ctx = dataclasses.replace(plain, results={}, notes=[], drawn={})
     ahead = ChartsAhead(ctx, "png", worker=worker)
     for name in plain.results:
@@ -231,7 +215,7 @@ def test_a_worker_stuck_before_it_is_ready_is_killed(in_tmp, monkeypatch):
     deadline = time.monotonic() + 10
     while alive(worker.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(worker.pid), "the stuck worker was left running"
+    assert not alive(worker.pid), "the hung worker was left running"
 
 
 def alive(pid: int) -> bool:
