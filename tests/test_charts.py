@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from analytics_cli.app import app
 from analytics_framework.exports import charts
-from analytics_framework.exports.charts import duration_unit, needs_log_scale
+from analytics_framework.exports.plots import duration_unit, needs_log_scale
 from tests.test_funnel import LEADS
 
 runner = CliRunner()
