@@ -433,7 +433,6 @@ def collect(
         --start-date 2024-01-01 --end-date 2025-01-01 --executor ray --shard-days 7
     """
     from analytics_framework import jobs
-    from analytics_framework.enrich import make_labeler
     from analytics_framework.settings import load_settings
 
     settings = load_settings(
@@ -466,7 +465,9 @@ def collect(
     label = not (dry_run or no_enrich)
     if executor not in ("local", "ray"):
         raise ConfigurationError(f"unknown --executor {executor!r}", "use local or ray")
-    if label:
+    if label:  # the labelers (and their SDKs) load only when labeling follows
+        from analytics_framework.enrich import make_labeler
+
         make_labeler(settings)  # a missing key or bad taxonomy fails before any work
     ray = (ray_address, max_retries) if executor == "ray" else None
     if ray:
@@ -594,7 +595,6 @@ def run(
       analytics run            (real Twitter support threads, no settings needed)
     """
     from analytics_framework import jobs
-    from analytics_framework.enrich import make_labeler
     from analytics_framework.settings import load_settings
 
     settings = load_settings(
@@ -622,7 +622,9 @@ def run(
         mongo=mongo,
     )
     if not no_enrich:
-        make_labeler(settings)
+        from analytics_framework.enrich import make_labeler
+
+        make_labeler(settings)  # a missing key or bad taxonomy fails before any work
     _collect(options, settings)
     if not no_enrich:
         _enrich(settings, *days, force=force_reprocess, wait=wait, mongo=mongo)

@@ -101,8 +101,8 @@ def personas(
     from analytics_framework.enrich.tasks import api_labeler, llm_cache, name_clusters
     from analytics_framework.insights.personas import build, parse_k, store
     from analytics_framework.settings import load_settings
-    from analytics_framework.storage.mongo import open_mongo
     from analytics_framework.storage.s3 import open_lake
+    from analytics_framework.storage.sinks import open_mongo
 
     wanted = parse_k(k)
     check_format(fmt)  # before the build replaces the stored one

@@ -153,7 +153,7 @@ def collect_job(
     }
     if options.dry_run:
         return pipeline.run_collect(src, lake, store, dry_run=True, **plan_options)
-    from analytics_framework.storage.mongo import open_mongo  # pymongo only when used
+    from analytics_framework.storage.sinks import open_mongo  # pymongo only when used
 
     sink = open_mongo(settings, options.mongo)
     try:
@@ -209,7 +209,7 @@ def enrich_job(
     lock_path = lake_folder(settings.state_dir, settings.lake_uri) / "enrich.json"
     with RunLock(lock_path, "enrich", wait_s=wait_s):
         cache = LabelCache(Path(settings.state_dir) / "label_cache.sqlite3")
-        from analytics_framework.storage.mongo import open_mongo
+        from analytics_framework.storage.sinks import open_mongo
 
         sink = open_mongo(settings, mongo)
         try:
@@ -287,7 +287,7 @@ def save_report(settings: Settings, result: ReportResult) -> list[str]:
     path = lake.path("reports", result.report, result.period, f"{result.key}.parquet")
     lake.write_parquet(path, result.to_frame())
     where = [path if lake.is_s3 else str(Path(path))]
-    from analytics_framework.storage.mongo import open_mongo
+    from analytics_framework.storage.sinks import open_mongo
 
     sink = open_mongo(settings, True)
     if sink is not None:

@@ -86,7 +86,12 @@ def fake_labels(lake: Lake) -> int:
             message_count=conv["message_count"],
             config_hash=pl.lit("bench"),
         )
-        labels = labels.select([pl.col(c).cast(t) for c, t in LABEL_SCHEMA.items()])
+        labels = labels.select(  # columns the bench does not fill (quotes, ...) are null
+            [
+                (pl.col(c) if c in labels.columns else pl.lit(None)).cast(t).alias(c)
+                for c, t in LABEL_SCHEMA.items()
+            ]
+        )
         lake.write_partition("labels", part, labels)
         total += n
     return total

@@ -69,8 +69,8 @@ def label_partition(
     from analytics_framework.distributed.limiter import ClusterLimiter
     from analytics_framework.enrich import make_labeler
     from analytics_framework.enrich.stage import enrich
-    from analytics_framework.storage.mongo import open_mongo
     from analytics_framework.storage.s3 import open_lake
+    from analytics_framework.storage.sinks import open_mongo
 
     labeler = make_labeler(settings)
     if budget is not None and labeler.limiter is not None:

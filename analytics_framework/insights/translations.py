@@ -657,7 +657,7 @@ def translate_job(
         cache = LabelCache(Path(settings.state_dir) / "label_cache.sqlite3")
         sink = None
         if mongo and settings.mongodb_uri is not None:
-            from analytics_framework.storage.mongo import open_mongo
+            from analytics_framework.storage.sinks import open_mongo
 
             sink = open_mongo(settings, mongo)
         try:

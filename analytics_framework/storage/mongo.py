@@ -340,21 +340,3 @@ class MongoSink:
     def close(self) -> None:
         """Close the client."""
         self.client.close()
-
-
-def open_mongo(settings: Any, enabled: bool = True) -> MongoSink | None:
-    """Return a connected sink when a URI is set and MongoDB is not switched off, else None.
-
-    Raises:
-        MongoError: the server cannot be reached or indexes cannot be created.
-    """
-    if not enabled or settings.mongodb_uri is None:
-        return None
-    sink = MongoSink(
-        settings.mongodb_uri.get_secret_value(),
-        settings.mongodb_database,
-        settings.mongodb_timeout_s,
-    )
-    sink.ping()
-    sink.ensure_indexes()
-    return sink
