@@ -9,11 +9,9 @@ stay seconds in JSON and CSV.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -23,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from analytics_cli.common import guarded
 from analytics_cli.options import EndOpt, FormatOpt, LakeOpt, OrgOpt, StartOpt, TzOpt
 from analytics_cli.render import duration
 from analytics_cli.report_view import cell, pack_columns
@@ -42,24 +41,7 @@ conversations_app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-F = TypeVar("F", bound=Callable[..., Any])
 ROLE_STYLES = {"customer": "cyan", "agent": "green", "bot": "magenta", "system": "dim"}
-
-
-def guarded(fn: F) -> F:
-    """Apply :func:`analytics_cli.app.guarded` (one line + exit code per error) at run time.
-
-    ``analytics_cli.app`` imports this module to register its commands, so its decorator is
-    looked up when a command runs rather than imported here, which would be circular.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from analytics_cli.app import guarded as app_guarded
-
-        return app_guarded(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 AgentOpt = Annotated[

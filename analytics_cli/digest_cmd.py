@@ -1,7 +1,7 @@
 """``analytics digest``: post the period's Slack digest (registered in :mod:`analytics_cli.app`).
 
 The work is :func:`analytics_framework.exports.slack_post.digest_job`; this module parses the
-options and prints what happened. ``analytics_cli.app`` wraps :func:`digest` in its ``guarded``
+options and prints what happened. ``analytics_cli.app`` wraps :func:`digest` in ``common.guarded``
 (one line and an exit code per error) when it registers it.
 """
 

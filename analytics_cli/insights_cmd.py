@@ -1,6 +1,6 @@
 """Sales-insight commands: ``analytics objections`` and ``analytics scripts``.
 
-Registered in :mod:`analytics_cli.app`, which wraps each in its ``guarded`` (one line and an exit
+Registered in :mod:`analytics_cli.app`, which wraps each in ``common.guarded`` (one line and an exit
 code per error). ``objections`` is the catalogue's ``objections`` report under its own name, so
 ``analytics objections --by setter`` and ``analytics report objections --by setter`` print the
 same rows; ``scripts`` clusters setters' messages first (:mod:`analytics_framework.insights`).
@@ -56,11 +56,14 @@ def objections(
     \b
       analytics objections --period monthly --by setter --start-date 2024-01-01
     """
-    from analytics_cli.app import _days, _report
+    from analytics_cli.common import parse_days
+    from analytics_cli.report_cmd import show_report
     from analytics_framework.settings import load_settings
 
     settings = load_settings(lake_uri=lake, timezone=timezone)
-    _report(settings, "objections", period, _days(start_date, end_date), org, by, fmt, output)
+    show_report(
+        settings, "objections", period, parse_days(start_date, end_date), org, by, fmt, output
+    )
 
 
 SimilarityOpt = Annotated[
@@ -125,7 +128,8 @@ def scripts(
     \b
       analytics scripts --start-date 2024-01-01 --sort reply_rate_pct --limit 10
     """
-    from analytics_cli.app import _days, _report, check_format, err
+    from analytics_cli.common import check_format, err, parse_days
+    from analytics_cli.report_cmd import show_report
     from analytics_framework.enrich.base import LabelStats
     from analytics_framework.enrich.tasks import api_labeler, llm_cache
     from analytics_framework.errors import ConfigurationError
@@ -143,7 +147,7 @@ def scripts(
     settings = load_settings(
         lake_uri=lake, timezone=timezone, llm_provider=provider, workers=workers
     )
-    days = _days(start_date, end_date)
+    days = parse_days(start_date, end_date)
     target = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     labeler = api_labeler(settings)
     namer, named_by, stats, cache = None, "local", LabelStats(), None
@@ -181,4 +185,4 @@ def scripts(
         highlight=False,
     )
     options = {"sort": sort, "limit": limit}
-    _report(settings, "scripts", "daily", days, org, None, fmt, output, options=options)
+    show_report(settings, "scripts", "daily", days, org, None, fmt, output, options=options)

@@ -1,6 +1,6 @@
 """``analytics personas``: customers grouped into personas, stored, then reported.
 
-Registered in :mod:`analytics_cli.app`, which wraps it in its ``guarded`` (one line and an exit
+Registered in :mod:`analytics_cli.app`, which wraps it in ``common.guarded`` (one line and an exit
 code per error). The build is :mod:`analytics_framework.insights.personas`; the report it prints
 is the catalogue's ``personas`` (``analytics report personas`` reads the stored build again).
 """
@@ -95,7 +95,8 @@ def personas(
     \b
       analytics personas --k auto --start-date 2024-01-01
     """
-    from analytics_cli.app import _days, _report, check_format, err
+    from analytics_cli.common import check_format, err, parse_days
+    from analytics_cli.report_cmd import show_report
     from analytics_framework.enrich.base import LabelStats
     from analytics_framework.enrich.stage import estimate_cost
     from analytics_framework.enrich.tasks import api_labeler, llm_cache, name_clusters
@@ -113,7 +114,7 @@ def personas(
         workers=workers,
         mongodb_uri=mongodb_uri,
     )
-    days = _days(start_date, end_date)
+    days = parse_days(start_date, end_date)
     target = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     labeler = api_labeler(settings)
     embed = namer = None
@@ -193,4 +194,4 @@ def personas(
         f"{result.seconds:.1f} s; stored in {where}",
         highlight=False,
     )
-    _report(settings, "personas", "daily", days, org, None, fmt, output)
+    show_report(settings, "personas", "daily", days, org, None, fmt, output)

@@ -1,6 +1,6 @@
 """``analytics translate``: detect each message's language, translate non-English conversations.
 
-Registered in :mod:`analytics_cli.app`, which wraps it in its ``guarded`` (one line and an exit
+Registered in :mod:`analytics_cli.app`, which wraps it in ``common.guarded`` (one line and an exit
 code per error). The work is :func:`analytics_framework.insights.translations.translate_job`;
 this module parses the options and renders the summary (a table, JSON or CSV).
 """
@@ -202,7 +202,7 @@ def translate(
     \b
       analytics translate --provider gemini --start-date 2024-01-01 --format json
     """
-    from analytics_cli.app import _days, check_format, err, out
+    from analytics_cli.common import check_format, err, out, parse_days
     from analytics_framework.errors import LakeError
     from analytics_framework.insights.languages import DetectorConfig, parse_languages
     from analytics_framework.insights.translations import translate_job
@@ -217,7 +217,7 @@ def translate(
         workers=workers,
         mongodb_uri=mongodb_uri,
     )
-    start, end = _days(start_date, end_date)
+    start, end = parse_days(start_date, end_date)
     from analytics_framework.enrich import choose_provider
 
     with _progress(err, choose_provider(settings)) as on_partition:
