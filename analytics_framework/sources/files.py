@@ -241,24 +241,31 @@ class FilesSource(FileSource):
         conv = pl.lit(self.prefix) + pl.col("conversation_id")
         prefix = self.prefix
 
-        def fill_ids(s: pl.Series) -> pl.Series:
-            """Prefix given ids; hash (conversation, time, sender, text) only where missing."""
+        def hashed_where_missing(s: pl.Series) -> pl.Series:
+            """Return the given ids as they are, hashed (conversation, time, sender, text) if none.
+
+            Only the rows without an id pay for the hash; the prefix is added by the native
+            ``coalesce`` below (a ``str + Series`` here is a DataFrame select per batch).
+            """
             df = s.struct.unnest()
             ids = df.get_column("message_id")
-            out = (prefix + ids).alias("message_id")
             missing = ids.is_null().arg_true()
             if missing.len():
                 hashed = df[missing].select(stable_message_id_expr(prefix)).to_series()
-                out = out.scatter(missing, hashed)
-            return out
+                ids = ids.scatter(missing, hashed)
+            return ids
 
-        message_id = pl.struct(
-            message_id=pl.col("message_id"),
-            conversation_id=conv,
-            sent_at=pl.col("_sent_at"),
-            sender_id=pl.col("sender_id"),
-            text=pl.col("text").fill_null(""),
-        ).map_batches(fill_ids, return_dtype=pl.String, is_elementwise=True)
+        given = pl.col("message_id")
+        message_id = pl.coalesce(
+            pl.lit(prefix) + given,  # null where no id was given
+            pl.struct(
+                message_id=given,
+                conversation_id=conv,
+                sent_at=pl.col("_sent_at"),
+                sender_id=pl.col("sender_id"),
+                text=pl.col("text").fill_null(""),
+            ).map_batches(hashed_where_missing, return_dtype=pl.String, is_elementwise=True),
+        ).alias("message_id")
         return {
             "message_id": message_id,
             "conversation_id": conv,

@@ -7,19 +7,37 @@ import polars as pl
 from analytics_framework.errors import InputError
 from analytics_framework.sources.base import Source, excerpt, source_classes
 
+ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d")
+"""The forms :func:`parse_timestamp` tries, in order: with an offset, naive (UTC), a bare date."""
+
 
 def parse_timestamp(expr: pl.Expr) -> pl.Expr:
     """Parse ISO 8601 strings to ``Datetime("us", "UTC")``; null where unparsable.
 
     Accepts ``2017-10-31T22:10:47Z``, offsets (``+02:00``, ``+0000``), a space instead of ``T``,
-    fractional seconds, naive times (taken as UTC) and bare dates (midnight UTC).
+    fractional seconds, naive times (taken as UTC) and bare dates (midnight UTC): the first of
+    :data:`ISO_FORMATS` that parses a value gives its time. Each later form is tried only on the
+    values the earlier ones left unparsed (:func:`_parse_iso`): a ``coalesce`` of the three
+    parses every value three times, 1.1 s of CPU for a million (issue 14).
     """
     s = expr.cast(pl.String).str.strip_chars().str.replace(" ", "T").str.replace("Z$", "+00:00")
+    return s.map_batches(_parse_iso, return_dtype=pl.Datetime("us", "UTC"), is_elementwise=True)
 
-    def fmt(f: str) -> pl.Expr:
-        return s.str.to_datetime(format=f, time_unit="us", time_zone="UTC", strict=False)
 
-    return pl.coalesce(fmt("%Y-%m-%dT%H:%M:%S%.f%#z"), fmt("%Y-%m-%dT%H:%M:%S%.f"), fmt("%Y-%m-%d"))
+def _parse_iso(values: pl.Series) -> pl.Series:
+    """Parse ``values`` (cleaned ISO 8601 text) with each of :data:`ISO_FORMATS` in turn."""
+    out = values.str.to_datetime(
+        format=ISO_FORMATS[0], time_unit="us", time_zone="UTC", strict=False
+    )
+    for fmt in ISO_FORMATS[1:]:
+        left = (out.is_null() & values.is_not_null()).arg_true()
+        if not left.len():
+            break
+        parsed = values.gather(left).str.to_datetime(
+            format=fmt, time_unit="us", time_zone="UTC", strict=False
+        )
+        out = out.scatter(left, parsed)
+    return out
 
 
 def mapped(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
