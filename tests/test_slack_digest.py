@@ -33,7 +33,7 @@ from analytics_framework.exports.slack import (
     payloads,
     record_posted,
 )
-from analytics_framework.exports.slack_post import SlackPoster
+from analytics_framework.exports.slack_client import SlackPoster
 from analytics_framework.http import RetryPolicy
 from tests.slack_server import TOKEN, SlackServer
 
