@@ -15,7 +15,7 @@ import typer
 
 from analytics_cli import render
 from analytics_cli.common import err, out, parse_days
-from analytics_cli.enrich_cmd import enrich_with_progress
+from analytics_cli.enrich_cmd import check_labeler, enrich_with_progress
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -236,10 +236,8 @@ def collect(
     label = not (dry_run or no_enrich)
     if executor not in ("local", "ray"):
         raise ConfigurationError(f"unknown --executor {executor!r}", "use local or ray")
-    if label:  # the labelers (and their SDKs) load only when labeling follows
-        from analytics_framework.enrich import make_labeler
-
-        make_labeler(settings)  # a missing key or bad taxonomy fails before any work
+    if label:
+        check_labeler(settings)  # a missing key or bad taxonomy fails before any work
     ray = (ray_address, max_retries) if executor == "ray" else None
     if ray:
         collect_on_ray(options, settings, ray_address, shard_days, max_retries)

@@ -33,6 +33,19 @@ if TYPE_CHECKING:  # the framework loads in the commands: --help must not pay fo
     from analytics_framework.settings import Settings
 
 
+def check_labeler(settings: Settings) -> str:
+    """Build the labeler the settings choose, before any work; return its name.
+
+    The labelers and their SDKs are imported here, so only commands that label load them.
+
+    Raises:
+        ConfigurationError: the provider needs a key and none is set; a bad taxonomy file.
+    """
+    from analytics_framework.enrich import make_labeler
+
+    return make_labeler(settings).name
+
+
 def enrich_with_progress(
     settings: Settings,
     start: date | None,
@@ -50,7 +63,6 @@ def enrich_with_progress(
     tasks instead, a line each; exit 1 if one failed for good.
     """
     from analytics_framework import jobs
-    from analytics_framework.enrich import make_labeler
 
     if ray is not None:
         from analytics_framework.distributed.enrich import run_sharded_enrich
@@ -79,7 +91,7 @@ def enrich_with_progress(
             )
         return None
 
-    labeler_name = make_labeler(settings).name
+    labeler_name = check_labeler(settings)
     with render.enrich_progress(err, labeler_name) as on_partition:
         summary = jobs.enrich_job(
             settings,

@@ -8,7 +8,7 @@ import typer
 
 from analytics_cli.collect_cmd import collect_with_progress, source_options
 from analytics_cli.common import parse_days
-from analytics_cli.enrich_cmd import enrich_with_progress
+from analytics_cli.enrich_cmd import check_labeler, enrich_with_progress
 from analytics_cli.options import (
     SOURCE_HELP,
     AppIdOpt,
@@ -112,9 +112,7 @@ def run(
         mongo=mongo,
     )
     if not no_enrich:
-        from analytics_framework.enrich import make_labeler
-
-        make_labeler(settings)  # a missing key or bad taxonomy fails before any work
+        check_labeler(settings)  # a missing key or bad taxonomy fails before any work
     collect_with_progress(options, settings)
     if not no_enrich:
         enrich_with_progress(settings, *days, force=force_reprocess, wait=wait, mongo=mongo)

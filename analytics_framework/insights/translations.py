@@ -655,11 +655,9 @@ def translate_job(
     lock_path = lake_folder(settings.state_dir, settings.lake_uri) / "translate.json"
     with RunLock(lock_path, "translate", wait_s=wait_s):
         cache = LabelCache(Path(settings.state_dir) / "label_cache.sqlite3")
-        sink = None
-        if mongo and settings.mongodb_uri is not None:
-            from analytics_framework.storage.sinks import open_mongo
+        from analytics_framework.storage.sinks import open_mongo  # pymongo only with a URI
 
-            sink = open_mongo(settings, mongo)
+        sink = open_mongo(settings, mongo)
         try:
             return translate_lake(
                 lake,
