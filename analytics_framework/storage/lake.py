@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,54 @@ class Lake:
                 REACH_FIX,
             ) from None
 
+    def read_row_groups(self, path: str, groups: list[int]) -> pl.DataFrame:
+        """Read some row groups of one Parquet file of the lake (:meth:`row_group_days`).
+
+        Raises:
+            LakeError: the file cannot be read.
+        """
+        import pyarrow.parquet as pq
+
+        try:
+            with self.fs.open_input_file(path) as fh:
+                return pl.from_arrow(pq.ParquetFile(fh).read_row_groups(groups))  # type: ignore[return-value]
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"cannot read {path}: {exc}", REACH_FIX) from None
+
+    def row_group_days(
+        self, path: str
+    ) -> list[tuple[tuple[int, ...], tuple[int, ...], int]] | None:
+        """Return each row group's lowest and highest ``(year, month, day)`` and its rows.
+
+        From the footer's statistics of the three columns, each column's own minimum and
+        maximum: a day lies in a row group only if each of its parts lies between them. None
+        when a column or a statistic is missing.
+
+        Raises:
+            LakeError: the file cannot be read.
+        """
+        import pyarrow.parquet as pq
+
+        try:
+            with self.fs.open_input_file(path) as fh:
+                meta = pq.ParquetFile(fh).metadata
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"cannot read {path}: {exc}", REACH_FIX) from None
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        if not all(c in names for c in ("year", "month", "day")):
+            return None
+        cols = [names.index(c) for c in ("year", "month", "day")]
+        out = []
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            stats = [group.column(c).statistics for c in cols]
+            if not all(s is not None and s.has_min_max for s in stats):
+                return None
+            lo = tuple(s.min for s in stats)  # type: ignore[union-attr]
+            hi = tuple(s.max for s in stats)  # type: ignore[union-attr]
+            out.append((lo, hi, group.num_rows))
+        return out
+
     def read_table(self, table: str) -> pl.DataFrame:
         """Read a whole table with its partition columns (small lakes, tests, exports)."""
         frames = []
@@ -181,25 +229,41 @@ class Lake:
 
     # ---- writing -----------------------------------------------------------------------------
 
-    def write_parquet(self, path: str, frame: pl.DataFrame, compression: str = "zstd") -> None:
+    def write_parquet(
+        self,
+        path: str,
+        frame: pl.DataFrame,
+        compression: str = "zstd",
+        row_group_size: int | None = None,
+    ) -> None:
         """Write ``frame`` to ``path`` atomically and durably; see the module docstring.
 
         ``compression`` is zstd for the lake; staging files use the faster lz4.
+        ``row_group_size``: rows per row group (None: polars' default).
 
         Raises:
             LakeError: the file cannot be written.
         """
+        self._write_atomic(
+            path,
+            lambda fh: frame.write_parquet(
+                fh, compression=compression, statistics=True, row_group_size=row_group_size
+            ),
+        )
+
+    def _write_atomic(self, path: str, write: Callable[[Any], None]) -> None:
+        """Run ``write`` on a file object that becomes ``path`` whole or not at all, durably."""
         try:
             if self.is_s3:
                 buf = io.BytesIO()
-                frame.write_parquet(buf, compression=compression, statistics=True)
+                write(buf)
                 self._put_s3(path, buf)
                 return
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
             with tmp.open("wb") as fh:
-                frame.write_parquet(fh, compression=compression, statistics=True)
+                write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             fail_point("mid_write")

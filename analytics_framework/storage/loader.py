@@ -9,7 +9,10 @@ same rows, and a conversation re-read with late messages replaces its old versio
 
 When a source yields batches in conversation-start order, a partition is complete once a batch
 starts on a later day, and is published then; staging never holds more than about a day. Other
-sources publish everything at the end of the run.
+sources publish everything at the end of the run: their staged files are sorted by day in small
+row groups, and each publishing thread reads a group of consecutive days from every staged file
+at once, only the row groups that hold them (a source whose every batch spans every day, the
+Facebook export, would otherwise read each staged file whole once per day).
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ SORT_KEYS = {
 """Row order inside a partition file, so the same content is always written the same way."""
 
 UPSERT_KEY = "conversation_id"
+
+CHUNK_ROWS = 50_000
+"""About the most staged rows a publishing thread reads at once (``PartitionLoader._chunks``)."""
+
+STAGED_ROW_GROUP = 1024
+"""Rows per row group of a staged file not kept in memory (sorted by day): a day's rows are
+read from the few row groups that hold it."""
 
 
 class PartitionLoader:
@@ -57,7 +67,11 @@ class PartitionLoader:
         self.workers = max(1, workers)
         # staged file -> (table, partitions it still holds unpublished)
         self._staged: dict[str, tuple[str, set[Partition]]] = {}
-        self._frames: dict[str, pl.DataFrame] = {}
+        # staged file -> its row groups' lowest and highest days and rows (row_group_days),
+        # read once when it is first published from; None: no statistics, read whole
+        self._groups: dict[str, list[tuple[tuple[int, ...], tuple[int, ...], int]] | None] = {}
+        # staged file -> its rows per partition not yet published (keep_in_memory)
+        self._frames: dict[str, dict[Partition, pl.DataFrame]] = {}
         self.published: list[Partition] = []
         # conversations this load put in a partition they were not in before; on a lake that
         # held none at the start, nothing can have moved
@@ -71,6 +85,10 @@ class PartitionLoader:
     def stage(self, seq: int, tables: dict[str, pl.DataFrame]) -> set[Partition]:
         """Durably stage one batch; returns the partitions it touches.
 
+        Kept in memory (an ordered source), a batch is written as it is; otherwise sorted by
+        day in row groups of :data:`STAGED_ROW_GROUP` rows, so that publishing a few days reads
+        only the row groups that hold them.
+
         Args:
             seq: the batch's sequence number in this load.
             tables: table name → rows carrying ``year``/``month``/``day`` columns.
@@ -79,14 +97,20 @@ class PartitionLoader:
         for table, frame in tables.items():
             if frame.height == 0:
                 continue
-            parts = {
-                Partition(*row) for row in frame.select("year", "month", "day").unique().iter_rows()
-            }
+            by_day = frame.partition_by("year", "month", "day", as_dict=True, maintain_order=True)
+            parts = {Partition(*day) for day in by_day}  # type: ignore[misc]
             path = self.staging_path(table, f"batch-{seq:06d}.parquet")
-            self.lake.write_parquet(path, frame, compression="lz4")
-            self._staged[path] = (table, parts)
             if self.keep_in_memory:
-                self._frames[path] = frame
+                self.lake.write_parquet(path, frame, compression="lz4")
+                self._frames[path] = {Partition(*day): rows for day, rows in by_day.items()}  # type: ignore[misc]
+            else:
+                self.lake.write_parquet(
+                    path,
+                    pl.concat([by_day[day] for day in sorted(by_day)]),
+                    compression="lz4",
+                    row_group_size=STAGED_ROW_GROUP,
+                )
+            self._staged[path] = (table, parts)
             touched |= parts
         return touched
 
@@ -111,44 +135,105 @@ class PartitionLoader:
             for part in parts & set(todo):
                 by_table[table][part].append(path)
         work = [
-            (table, part, paths)
+            (table, chunk)
             for table, parts in by_table.items()
-            for part, paths in sorted(parts.items())
+            for chunk in self._chunks(sorted(parts.items()))
         ]
         if self.workers > 1 and len(work) > 1:  # polars writes outside the GIL
             pool = ThreadPoolExecutor(min(self.workers, len(work)), thread_name_prefix="publish")
             try:
-                futures = [pool.submit(self._publish_one, *job) for job in work]
-                placed = [f.result() for f in futures]  # in work order; the first error raises
+                futures = [pool.submit(self._publish_chunk, *job) for job in work]
+                done = [f.result() for f in futures]  # in work order; the first error raises
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # the rest is not started
                 raise
             pool.shutdown(wait=True)
         else:
-            placed = [self._publish_one(*job) for job in work]
-        for part, ids in placed:  # in work order, as one thread would: the last placement wins
-            for cid in ids:
+            done = [self._publish_chunk(*job) for job in work]
+        for part, ids in (one for chunk in done for one in chunk):
+            for cid in ids:  # in work order, as one thread would: the last placement wins
                 self.placed[cid] = part
         for path in list(self._staged):
             table, parts = self._staged[path]
             parts.difference_update(todo)
+            kept = self._frames.get(path)
+            for part in todo if kept is not None else ():
+                kept.pop(part, None)  # type: ignore[union-attr]
             if not parts:
                 self.lake.delete(path)
                 del self._staged[path]
+                self._groups.pop(path, None)
                 self._frames.pop(path, None)
         self.published.extend(todo)
         return todo
 
+    def _chunks(
+        self, items: list[tuple[Partition, list[str]]]
+    ) -> list[list[tuple[Partition, list[str]]]]:
+        """Group one table's partitions to publish into the units of work of the thread pool.
+
+        A partition whose rows are all in memory is a unit of its own. Partitions read from
+        staged files are grouped, consecutive days, about :data:`CHUNK_ROWS` staged rows (at
+        the files' average rows per day) and at most an equal share of the days per thread,
+        so that each staged file is opened once per group instead of once per day: a source
+        whose every batch spans the whole range (the Facebook export, published at the end)
+        would otherwise read every staged file whole once per day.
+        """
+        chunks: list[list[tuple[Partition, list[str]]]] = []
+        share = max(1, -(-len(items) // self.workers))  # at most: every thread gets a share
+        staged = {p for _, paths in items for p in paths if p not in self._frames}
+        per_day = sum(self._staged_rows(p) for p in staged) / max(len(items), 1)
+        days = max(1, min(share, int(CHUNK_ROWS // max(per_day, 1))))
+        open_group = False
+        for part, paths in items:
+            if all(p in self._frames for p in paths):
+                chunks.append([(part, paths)])
+                open_group = False
+                continue
+            if not open_group or len(chunks[-1]) >= days:
+                chunks.append([])
+                open_group = True
+            chunks[-1].append((part, paths))
+        return chunks
+
+    def _publish_chunk(
+        self, table: str, chunk: list[tuple[Partition, list[str]]]
+    ) -> list[tuple[Partition, list[str]]]:
+        """Publish the partitions of ``chunk`` in turn, reading each staged file once for all.
+
+        Returns each partition and the conversations new to it (:meth:`_publish_one`).
+        """
+        read: dict[tuple[str, Partition], pl.DataFrame] = {}
+        wanted: dict[str, list[Partition]] = defaultdict(list)
+        for part, paths in chunk:
+            for path in paths:
+                if path not in self._frames:
+                    wanted[path].append(part)
+        for path, parts in wanted.items():
+            if len(parts) == 1:
+                continue  # _read_staged reads it alone
+            frame = self._read_days(path, [(p.year, p.month, p.day) for p in parts])
+            by_day = frame.partition_by("year", "month", "day", as_dict=True)
+            for part in parts:
+                read[(path, part)] = by_day.get((part.year, part.month, part.day), frame.clear())
+        return [self._publish_one(table, part, paths, read) for part, paths in chunk]
+
     def _publish_one(
-        self, table: str, part: Partition, paths: list[str]
+        self,
+        table: str,
+        part: Partition,
+        paths: list[str],
+        read: dict[tuple[str, Partition], pl.DataFrame],
     ) -> tuple[Partition, list[str]]:
         """Merge the staged rows of ``part`` into ``table``'s partition file and write it.
+
+        ``read`` holds the staged rows already read for this partition, by file.
 
         Returns ``part`` and the conversations new to it (tracked moves; none for other tables):
         the caller records them, in order, once every partition of the batch is written.
         """
         new = pl.concat(
-            [self._read_staged(p, part) for p in sorted(paths)], how="vertical_relaxed"
+            [self._read_staged(p, part, read) for p in sorted(paths)], how="vertical_relaxed"
         ).drop("year", "month", "day")
         old = self.lake.read_partition(table, part)
         if old is not None and old.height:
@@ -164,15 +249,47 @@ class PartitionLoader:
         )
         return part, arrived.to_list()
 
-    def _read_staged(self, path: str, part: Partition) -> pl.DataFrame:
-        frame = self._frames.get(path)
-        if frame is None:
-            frame = self.lake.read_file(path)
-        return frame.filter(
+    def _read_staged(
+        self, path: str, part: Partition, read: dict[tuple[str, Partition], pl.DataFrame]
+    ) -> pl.DataFrame:
+        """Return the rows of ``part`` in one staged file: kept, already read, or read now."""
+        kept = self._frames.get(path)
+        if kept is not None:
+            return kept[part]
+        if (path, part) in read:
+            return read[(path, part)]
+        return self._read_days(path, [(part.year, part.month, part.day)]).filter(
             (pl.col("year") == part.year)
             & (pl.col("month") == part.month)
             & (pl.col("day") == part.day)
         )
+
+    def _read_days(self, path: str, days: list[tuple[int, int, int]]) -> pl.DataFrame:
+        """Read the row groups of a staged file that may hold ``days``.
+
+        All of it when the file has no statistics; the caller keeps the rows of the days it
+        wants.
+        """
+        groups = self._row_groups(path)
+        if groups is None:
+            return self.lake.read_file(path)
+        chosen = [
+            i
+            for i, (lo, hi, _) in enumerate(groups)
+            if any(all(a <= x <= b for a, x, b in zip(lo, d, hi, strict=True)) for d in days)
+        ]
+        return self.lake.read_row_groups(path, chosen)
+
+    def _row_groups(self, path: str) -> list[tuple[tuple[int, ...], tuple[int, ...], int]] | None:
+        """Return a staged file's row groups' day bounds and rows, read once (its footer)."""
+        if path not in self._groups:
+            self._groups[path] = self.lake.row_group_days(path)
+        return self._groups[path]
+
+    def _staged_rows(self, path: str) -> int:
+        """Return how many rows a staged file holds (from its footer)."""
+        groups = self._row_groups(path)
+        return 0 if groups is None else sum(rows for _, _, rows in groups)
 
     def adopt(self) -> int:
         """Take over the batches this load staged before it was interrupted.
