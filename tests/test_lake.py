@@ -10,7 +10,7 @@ from analytics_framework.pipeline import collect
 from analytics_framework.settings import load_settings
 from analytics_framework.sources.files import FilesSource
 from analytics_framework.sources.twcs import TwcsSource
-from analytics_framework.storage.lake import Lake
+from analytics_framework.storage.lake import Lake, Partition
 
 
 def lake_files(root: Path) -> list[str]:
@@ -179,3 +179,40 @@ def test_files_written_before_a_column_existed_read_it_as_null(tmp_path: Path):
         "SELECT conversation_id, n, added, day FROM conversations ORDER BY conversation_id"
     ).fetchall()
     assert got == [("a", 1, None, 4), ("b", 2, "x", 5)]
+
+
+def test_an_unordered_load_publishes_each_day_exactly_from_batches_spanning_every_day(tmp_path):
+    """Batches that each span every day (as a Facebook export's do) are staged sorted by day in
+    small row groups and published a group of days at a time: every partition must get exactly
+    its rows, from every batch, and the staging folder must be gone."""
+    from analytics_framework.storage.loader import STAGED_ROW_GROUP, PartitionLoader
+
+    lake = Lake(str(tmp_path / "lake"))
+    loader = PartitionLoader(lake, "load-1", keep_in_memory=False, workers=3)
+    days = 12
+    rows_per_batch = 3 * STAGED_ROW_GROUP + 17  # several row groups, days straddling them
+    expected: dict[int, set[str]] = {d: set() for d in range(1, days + 1)}
+    for seq in range(3):
+        ids = [f"c{seq}-{i}" for i in range(rows_per_batch)]
+        day = [(i * 7 + seq) % days + 1 for i in range(rows_per_batch)]  # scattered, unsorted
+        for cid, d in zip(ids, day, strict=True):
+            expected[d].add(cid)
+        frame = pl.DataFrame(
+            {
+                "conversation_id": ids,
+                "started_at": [f"2024-03-{d:02d}T10:00:00" for d in day],
+                "year": [2024] * rows_per_batch,
+                "month": [3] * rows_per_batch,
+                "day": day,
+            }
+        ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+        loader.stage(seq, {"conversations": frame})
+    staged = lake.list_files(loader.staging_path())
+    assert len(staged) == 3
+    assert len(lake.row_group_days(staged[0]) or []) > 1  # read by row group, not whole
+    loader.finish()
+    for d, ids in expected.items():
+        got = lake.read_partition("conversations", Partition(2024, 3, d))
+        assert got is not None and set(got["conversation_id"]) == ids
+        assert got.height == len(ids)
+    assert lake.list_files(loader.staging_path()) == []

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,26 +244,21 @@ class Lake:
         Raises:
             LakeError: the file cannot be written.
         """
-        self._write_atomic(
-            path,
-            lambda fh: frame.write_parquet(
-                fh, compression=compression, statistics=True, row_group_size=row_group_size
-            ),
-        )
-
-    def _write_atomic(self, path: str, write: Callable[[Any], None]) -> None:
-        """Run ``write`` on a file object that becomes ``path`` whole or not at all, durably."""
         try:
             if self.is_s3:
                 buf = io.BytesIO()
-                write(buf)
+                frame.write_parquet(
+                    buf, compression=compression, statistics=True, row_group_size=row_group_size
+                )
                 self._put_s3(path, buf)
                 return
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
             with tmp.open("wb") as fh:
-                write(fh)
+                frame.write_parquet(
+                    fh, compression=compression, statistics=True, row_group_size=row_group_size
+                )
                 fh.flush()
                 os.fsync(fh.fileno())
             fail_point("mid_write")

@@ -210,8 +210,6 @@ class PartitionLoader:
                 if path not in self._frames:
                     wanted[path].append(part)
         for path, parts in wanted.items():
-            if len(parts) == 1:
-                continue  # _read_staged reads it alone
             frame = self._read_days(path, [(p.year, p.month, p.day) for p in parts])
             by_day = frame.partition_by("year", "month", "day", as_dict=True)
             for part in parts:
@@ -252,17 +250,9 @@ class PartitionLoader:
     def _read_staged(
         self, path: str, part: Partition, read: dict[tuple[str, Partition], pl.DataFrame]
     ) -> pl.DataFrame:
-        """Return the rows of ``part`` in one staged file: kept, already read, or read now."""
+        """Return the rows of ``part`` in one staged file: kept in memory, or read for it."""
         kept = self._frames.get(path)
-        if kept is not None:
-            return kept[part]
-        if (path, part) in read:
-            return read[(path, part)]
-        return self._read_days(path, [(part.year, part.month, part.day)]).filter(
-            (pl.col("year") == part.year)
-            & (pl.col("month") == part.month)
-            & (pl.col("day") == part.day)
-        )
+        return kept[part] if kept is not None else read[(path, part)]
 
     def _read_days(self, path: str, days: list[tuple[int, int, int]]) -> pl.DataFrame:
         """Read the row groups of a staged file that may hold ``days``.
