@@ -54,11 +54,15 @@ def _mark(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error(MARK_ERRORS, _mark)
 
 
+def is_gzipped(path: Path) -> bool:
+    """Return whether ``path`` starts with the gzip magic bytes."""
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
 def open_bytes(path: Path) -> IO[bytes]:
     """Open ``path`` for reading bytes, decompressing it when it is gzipped."""
-    with path.open("rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else path.open("rb")
+    return gzip.open(path, "rb") if is_gzipped(path) else path.open("rb")
 
 
 def invalid_utf8_offsets(data: bytes) -> list[int]:

@@ -21,16 +21,23 @@ text``) and the others are read (:func:`~analytics_framework.sources.text.mark_i
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import polars as pl
 
 from analytics_framework.catalog import SOURCE_DESCRIPTIONS
 from analytics_framework.errors import InputError
-from analytics_framework.sources.base import parser_error
+from analytics_framework.sources.base import UNREADABLE, parser_error
 from analytics_framework.sources.file_source import FileSource
 from analytics_framework.sources.rows import first_reason, require_columns
-from analytics_framework.sources.text import check_text, flag_marked, mark_invalid_utf8
+from analytics_framework.sources.text import (
+    check_text,
+    flag_marked,
+    is_gzipped,
+    mark_invalid_utf8,
+    open_bytes,
+)
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "twcs_sample.csv.gz"
 
@@ -58,82 +65,147 @@ def _int_id(name: str) -> pl.Expr:
     return pl.when(s.str.contains(r"^\d+$")).then(s)
 
 
+def _with_ids(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``_tweet`` and ``_parent`` (normalised ids), ``_sent_at`` and ``_inbound``."""
+    return lf.with_columns(
+        _tweet=_int_id("tweet_id"),
+        _parent=_int_id("in_response_to_tweet_id"),
+        _sent_at=pl.col("created_at").str.strptime(
+            pl.Datetime("us", "UTC"), "%a %b %d %H:%M:%S %z %Y", strict=False
+        ),
+        _inbound=pl.col("inbound").str.strip_chars().str.to_lowercase(),
+    )
+
+
 class TwcsSource(FileSource):
-    """Twitter customer-support threads from a TWCS CSV (plain or gzipped)."""
+    """Twitter customer-support threads from a TWCS CSV (plain or gzipped).
+
+    The file is read twice, both times by polars' streaming engine, so memory follows the
+    number of tweets, not their text: a first pass over the id, author, inbound and time
+    columns finds each row's reason for quarantine, its thread root and its thread's brand
+    (:meth:`_threads`, a frame of four small columns per row); the second pass reads every
+    column and joins that frame on the row number.
+    """
 
     name = "twcs"
     description = SOURCE_DESCRIPTIONS["twcs"]
     default_path = str(SAMPLE_PATH)
+    lenient_fallback = True
 
-    def _read(self, path: Path) -> tuple[pl.DataFrame, bool]:
-        """Read the CSV as strings; True when invalid UTF-8 bytes were read as markers."""
-        try:
-            return pl.read_csv(path, infer_schema=False, raise_if_empty=False), False
-        except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
-            error: BaseException = exc
-        try:
+    def _open(self, path: Path) -> pl.LazyFrame:
+        """Scan the CSV as strings; a gzipped file is first decompressed to a scratch file.
+
+        With ``self.lenient`` set (polars met an invalid UTF-8 byte), the scan reads a copy in
+        which invalid bytes are markers, and rows holding one get an ``UNREADABLE`` reason.
+        """
+        if self.lenient:
             clean = self.scratch_path(".csv")
-            if isinstance(error, pl.exceptions.ComputeError) and mark_invalid_utf8(path, clean):
-                return pl.read_csv(clean, infer_schema=False, raise_if_empty=False), True
-        except (pl.exceptions.ComputeError, OSError, EOFError) as exc:
-            error = exc
-        raise InputError(
-            f"cannot parse {path} as CSV: {parser_error(error)}",
-            "check that it is a TWCS CSV file (optionally .gz)",
-        )
+            if mark_invalid_utf8(path, clean):
+                return flag_marked(pl.scan_csv(clean, infer_schema=False), COLUMNS)
+            path = clean
+        elif is_gzipped(path):
+            plain = self.scratch_path(".csv")
+            with open_bytes(path) as fin, plain.open("wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 22)
+            path = plain
+        return pl.scan_csv(path, infer_schema=False, raise_if_empty=False)
 
     def scan(self) -> pl.LazyFrame:
-        """Read the CSV as strings; ``_record`` is the 1-based data row number."""
+        """Read the CSV as strings; ``_record`` is the 1-based data row number.
+
+        Raises:
+            InputError: the file lacks a TWCS column, or cannot be parsed as CSV.
+        """
         path = self.files[0]
         check_text(path, "CSV")
-        frame, marked = self._read(path)
-        require_columns(frame.columns, COLUMNS, str(path), self)
-        lf = frame.lazy().select(COLUMNS)
+        try:
+            lf = self._open(path)
+            require_columns(lf.collect_schema().names(), COLUMNS, str(path), self)
+            lf = lf.select(*COLUMNS, *([UNREADABLE] if self.lenient else []))
+            lf = lf.with_row_index("_row", offset=1)
+            threads = self._threads(lf)
+        except (pl.exceptions.ComputeError, OSError, EOFError) as exc:
+            if isinstance(exc, pl.exceptions.ComputeError) and not self.lenient:
+                raise  # FileSource.spill_input reads the file again, leniently
+            raise InputError(
+                f"cannot parse {path} as CSV: {parser_error(exc)}",
+                "check that it is a TWCS CSV file (optionally .gz)",
+            ) from None
         return (
-            (flag_marked(lf, COLUMNS) if marked else lf)
-            .with_row_index("_row", offset=1)
+            _with_ids(lf)
+            .join(threads.lazy(), on="_row", how="left")
             .with_columns(_record=pl.format("row {}", pl.col("_row")))
-            .with_columns(
-                _tweet=_int_id("tweet_id"),
-                _parent=_int_id("in_response_to_tweet_id"),
-                _sent_at=pl.col("created_at").str.strptime(
-                    pl.Datetime("us", "UTC"), "%a %b %d %H:%M:%S %z %Y", strict=False
+        )
+
+    def _threads(self, lf: pl.LazyFrame) -> pl.DataFrame:
+        """Return ``_row``, ``_why`` (reason to quarantine), ``_root`` and ``_brand`` per row.
+
+        A row is good when it passes every row check and is the first with its tweet id; the
+        good rows' reply pointers give the roots (:func:`thread_roots`), a good row left
+        without one is on a reply loop. A thread's brand is the author of its first agent
+        tweet (by time, then id).
+        """
+        unreadable = pl.col(UNREADABLE).is_not_null() if self.lenient else pl.lit(False)
+        rows = (
+            _with_ids(lf)
+            .select(
+                "_row",
+                "_tweet",
+                "_parent",
+                "_sent_at",
+                _agent=pl.col("_inbound") == "false",
+                _author=pl.col("author_id"),
+                _why=first_reason(
+                    (pl.col("_tweet").is_null(), "tweet_id is missing or not an integer"),
+                    (pl.col("author_id").is_null(), "author_id is missing"),
+                    (~pl.col("_inbound").is_in(["true", "false"]), "inbound is not True/False"),
+                    (
+                        pl.col("_sent_at").is_null(),
+                        "created_at is not like 'Tue Oct 31 22:10:47 +0000 2017'",
+                    ),
                 ),
-                _inbound=pl.col("inbound").str.strip_chars().str.to_lowercase(),
+                _unreadable=unreadable,
             )
+            .collect(engine="streaming")
+        )
+        rows = rows.with_columns(
+            _why=pl.coalesce(
+                "_why",
+                pl.when(~pl.col("_tweet").is_first_distinct()).then(
+                    pl.lit("duplicate tweet_id (first row kept)")
+                ),
+            )
+        )
+        good = rows.filter(pl.col("_why").is_null() & ~pl.col("_unreadable"))
+        roots = thread_roots(good.select("_tweet", "_parent"))
+        good = good.join(roots, on="_tweet", how="left")
+        brands = (
+            good.filter(pl.col("_agent") & pl.col("_root").is_not_null())
+            .sort("_sent_at", "_tweet")
+            .group_by("_root")
+            .agg(_brand=pl.col("_author").first())
+        )
+        good = good.join(brands, on="_root", how="left")
+        return (
+            rows.select("_row", "_why")
+            .join(
+                good.select(
+                    "_row",
+                    "_root",
+                    "_brand",
+                    _loop=pl.when(pl.col("_root").is_null()).then(
+                        pl.lit("reply chain forms a loop")
+                    ),
+                ),
+                on="_row",
+                how="left",
+            )
+            .select("_row", "_root", "_brand", _why=pl.coalesce("_why", "_loop"))
         )
 
     def reject_reason(self) -> pl.Expr:
-        """Missing/invalid id, author, inbound flag or created_at; duplicate tweet ids."""
-        return first_reason(
-            (pl.col("_tweet").is_null(), "tweet_id is missing or not an integer"),
-            (pl.col("author_id").is_null(), "author_id is missing"),
-            (~pl.col("_inbound").is_in(["true", "false"]), "inbound is not True/False"),
-            (
-                pl.col("_sent_at").is_null(),
-                "created_at is not like 'Tue Oct 31 22:10:47 +0000 2017'",
-            ),
-            (~pl.col("_tweet").is_first_distinct(), "duplicate tweet_id (first row kept)"),
-        )
-
-    def prepare(self, rows: pl.LazyFrame) -> pl.LazyFrame:
-        """Find each tweet's thread root and brand; quarantine reply loops."""
-        good = rows.filter(pl.col("_reject").is_null())
-        ids = good.select("_tweet", "_parent").collect()
-        roots = thread_roots(ids)
-        rows = rows.join(roots.lazy(), on="_tweet", how="left").with_columns(
-            _reject=pl.coalesce(
-                pl.col("_reject"),
-                pl.when(pl.col("_root").is_null()).then(pl.lit("reply chain forms a loop")),
-            )
-        )
-        brands = (
-            rows.filter(pl.col("_reject").is_null() & (pl.col("_inbound") == "false"))
-            .sort("_sent_at", "_tweet")
-            .group_by("_root")
-            .agg(_brand=pl.col("author_id").first())
-        )
-        return rows.join(brands, on="_root", how="left")
+        """Missing/invalid id, author, inbound flag or created_at; duplicate ids; reply loops."""
+        return pl.col("_why")
 
     def canonical(self) -> dict[str, pl.Expr]:
         """Canonical message columns from the TWCS columns."""
