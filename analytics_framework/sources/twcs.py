@@ -234,31 +234,35 @@ class TwcsSource(FileSource):
 def thread_roots(ids: pl.DataFrame) -> pl.DataFrame:
     """Resolve every tweet to the root of its reply chain.
 
+    Each tweet gets its position in ``ids`` and a pointer to its parent's position (to itself
+    when the parent is unknown or itself); pointer doubling then replaces every pointer by its
+    pointer's pointer (a gather over positions, no join) until nothing changes, so a chain of
+    length *n* resolves in log2(*n*) rounds. A pointer that does not end on a genuine root (a
+    tweet pointing to itself from the start) is on, or below, a loop.
+
     Args:
         ids: columns ``_tweet`` (unique) and ``_parent`` (null for a root).
 
     Returns:
-        Columns ``_tweet`` and ``_root``; ``_root`` is null for a tweet on, or below, a loop.
+        Columns ``_tweet`` and ``_root``, in the order of ``ids``; ``_root`` is null for a
+        tweet on, or below, a loop.
     """
-    known = ids.select(_parent="_tweet", _known=pl.lit(True))
-    start = ids.join(known, on="_parent", how="left").select(
-        "_tweet",
-        _ptr=pl.when(pl.col("_known") & (pl.col("_parent") != pl.col("_tweet")))
-        .then(pl.col("_parent"))
-        .otherwise(pl.col("_tweet")),
+    pos = pl.int_range(pl.len(), dtype=pl.UInt32)
+    known = ids.select(_parent="_tweet", _at=pos)
+    ptr = (
+        ids.with_columns(_self=pos)
+        .join(known, on="_parent", how="left", maintain_order="left")
+        .select(pl.coalesce("_at", "_self"))
+        .to_series()
     )
-    genuine = start.filter(pl.col("_ptr") == pl.col("_tweet")).select(
-        _ptr="_tweet", _genuine=pl.lit(True)
-    )
-    ptr = start
+    genuine = ptr == pl.int_range(len(ptr), dtype=pl.UInt32, eager=True)
     for _ in range(MAX_ROUNDS):
-        nxt = ptr.join(
-            ptr.select(_ptr="_tweet", _next="_ptr"), on="_ptr", how="left", maintain_order="left"
-        ).select("_tweet", _ptr=pl.col("_next"))
-        if nxt.get_column("_ptr").equals(ptr.get_column("_ptr")):
+        nxt = ptr.gather(ptr)
+        if nxt.equals(ptr):
             break
         ptr = nxt
     # Only a pointer that ends on a genuine root (a tweet with no known parent) is a thread.
-    return ptr.join(genuine, on="_ptr", how="left").select(
-        "_tweet", _root=pl.when(pl.col("_genuine")).then(pl.col("_ptr"))
-    )
+    tweets = ids.get_column("_tweet")
+    return pl.DataFrame(
+        {"_tweet": tweets, "_root": tweets.gather(ptr), "_genuine": genuine.gather(ptr)}
+    ).select("_tweet", _root=pl.when("_genuine").then("_root"))
