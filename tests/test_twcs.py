@@ -108,3 +108,14 @@ def test_thread_roots_pointer_doubling_and_loops():
     )
     roots = dict(thread_roots(ids).iter_rows())
     assert roots == {"1": "1", "2": "1", "3": "1", "4": "1", "5": "5", "6": None, "7": None}
+
+
+def test_thread_roots_of_a_three_tweet_loop_a_self_reply_and_a_reply_below_a_loop():
+    ids = pl.DataFrame(
+        {
+            "_tweet": ["a", "b", "c", "d", "s", "t"],
+            "_parent": ["c", "a", "b", "a", "s", "s"],  # a->c->b->a loops; d hangs below it
+        }
+    )
+    roots = dict(thread_roots(ids).iter_rows())
+    assert roots == {"a": None, "b": None, "c": None, "d": None, "s": "s", "t": "s"}

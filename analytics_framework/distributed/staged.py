@@ -43,13 +43,11 @@ def staging_folder(lake: Lake, key: str) -> str:
 def file_groups(source: Any, most: int) -> list[list[str]]:
     """Cut the source's files into at most ``most`` groups of about equal bytes.
 
-    One group (every file) when the source rebuilds conversations across its whole input
-    (its own :meth:`FileSource.prepare`, as ``twcs`` has) or has a single file.
+    One group when the source has a single file (``twcs``, whose threads span its whole input,
+    takes exactly one).
     """
-    from analytics_framework.sources.file_source import FileSource
-
     files = [str(Path(f).resolve()) for f in source.files]  # workers run elsewhere
-    if len(files) < 2 or most < 2 or type(source).prepare is not FileSource.prepare:
+    if len(files) < 2 or most < 2:
         return [files]
     groups: list[list[str]] = [[] for _ in range(min(most, len(files)))]
     sizes = [0] * len(groups)

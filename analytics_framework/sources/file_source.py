@@ -5,9 +5,8 @@ A file source says only what differs (meltano/sdk's habit); the loop is written 
 1. :meth:`FileSource.scan` — the raw rows as a polars ``LazyFrame`` (strings as in the file) with
    a ``_record`` column naming each record (``row 17``, ``line 3``).
 2. :meth:`FileSource.reject_reason` — an expression giving why a row is malformed, or null.
-3. :meth:`FileSource.prepare` — an optional whole-input step (TWCS rebuilds threads here).
-4. :meth:`FileSource.canonical` — expressions for the canonical columns.
-5. Malformed rows go to the quarantine frame with their reason and raw JSON, and so do the
+3. :meth:`FileSource.canonical` — expressions for the canonical columns.
+4. Malformed rows go to the quarantine frame with their reason and raw JSON, and so do the
    records a source could not decode (``FileSource.unreadable``, or an :data:`UNREADABLE`
    column); good rows are spilled and sorted by (conversation start, conversation, time) into
    a temporary Parquet file (:mod:`.spill`), then read back in chunks and cut at conversation
@@ -164,10 +163,6 @@ class FileSource(Source):
     def canonical(self) -> dict[str, pl.Expr]:
         """Return expressions for the canonical message columns (and optional extras)."""
 
-    def prepare(self, rows: pl.LazyFrame) -> pl.LazyFrame:
-        """Whole-input step run after ``_reject`` is set; the default does nothing."""
-        return rows
-
     # ---- the loop ----------------------------------------------------------------------------
 
     def split(self, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -177,7 +172,7 @@ class FileSource(Source):
         reason = self.reject_reason()
         if UNREADABLE in names:
             reason = pl.coalesce(pl.col(UNREADABLE), reason)
-        rows = self.prepare(raw.with_columns(_reject=reason))
+        rows = raw.with_columns(_reject=reason)
         exprs = self.canonical()
         extras = [c for c in exprs if c not in MESSAGE_SCHEMA]
         good = rows.filter(pl.col("_reject").is_null()).select(

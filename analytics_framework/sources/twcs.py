@@ -8,8 +8,11 @@ and write ids as floats (``3.0``); both are accepted.
 A conversation is one root tweet and every reply below it, following
 ``in_response_to_tweet_id``. A reply whose parent is not in the file (or was quarantined) starts
 its own thread. Roots are found by pointer doubling: each round replaces a tweet's pointer with
-its pointer's pointer, so a chain of length *n* resolves in log2(*n*) joins over the id columns
-alone. A reply chain that loops is quarantined.
+its pointer's pointer, so a chain of length *n* resolves in log2(*n*) gathers over row positions
+(:func:`thread_roots`). A reply chain that loops is quarantined.
+
+The file is read by polars' streaming engine, twice (:class:`TwcsSource`), so memory follows the
+number of tweets and not the size of their texts.
 
 Roles: ``inbound`` True → customer, False → agent. ``org_id`` is the brand's handle (the author of
 the thread's first brand tweet). A brand tweet ending in a sign-off (``^AB``, ``*AB``, ``-AB``,
