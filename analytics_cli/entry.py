@@ -8,7 +8,16 @@ with exit code 130, as a Ctrl-C during a run does.
 from __future__ import annotations
 
 import gc
+import os
 import sys
+
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0"
+"""How polars' allocator (jemalloc, configured through ``_RJEM_MALLOC_CONF``) gives freed memory
+back. By default (polars 2.1: ``dirty_decay_ms:500,muzzy_decay_ms:1000``, no background thread)
+pages are purged only when polars allocates again, so the memory a streaming pass freed stays
+resident while DuckDB sorts the spilled rows; a background thread purging after 100 ms keeps
+the peak of ``collect`` to the larger of the two stages, not their sum (BENCHMARKS.md,
+issue 14). A ``_RJEM_MALLOC_CONF`` set by the user wins."""
 
 
 def main() -> None:
@@ -18,6 +27,7 @@ def main() -> None:
     at interpreter exit skips them; files and connections are closed by the commands
     themselves, never left to that collection.
     """
+    os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)  # read when polars is imported
     try:
         from analytics_cli.app import app
 
