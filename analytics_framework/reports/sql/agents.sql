@@ -114,8 +114,8 @@ r AS (
         )))) AS DATE) AS period,
         CASE WHEN '{by}' = 'assignment' THEN assigned_agent_id ELSE agent_id END AS agent_id,
         is_first,
-        response_s,
-        CASE WHEN {business_hours} THEN business_s END AS b
+        response_us AS u,
+        CASE WHEN {business_hours} THEN business_us END AS b
     FROM replies_business AS conversations
     WHERE ($start IS NULL OR conversation_started_at >= $start)
       AND ($end IS NULL OR conversation_started_at < $end)
@@ -131,16 +131,17 @@ per_objection AS (
         count(*) AS conversations,
         sum(messages) AS messages,
         sum(replied) AS replies,
-        count(*) FILTER (WHERE replied > 0) AS answered,
-        count(*) FILTER (WHERE agent_messages > 0) AS with_human_reply,
-        count(*) FILTER (WHERE csat_rating >= 4) AS csat_good,
+        count_if(replied > 0) AS answered,
+        CASE WHEN '{by}' = 'assignment' THEN count_if(agent_messages > 0) END
+            AS with_human_reply,
+        count_if(csat_rating >= 4) AS csat_good,
         count(csat_rating) AS csat_n,
-        count(*) FILTER (WHERE satisfaction >= 4) AS satisfied,
+        count_if(satisfaction >= 4) AS satisfied,
         count(satisfaction) AS satisfaction_n,
-        count(*) FILTER (WHERE resolved) AS resolved_n,
+        count_if(resolved) AS resolved_n,
         count(resolved) AS resolved_known,
-        count(*) FILTER (WHERE resolved AND one_contact) AS fcr_n,
-        sum(CAST(sentiment AS DECIMAL(18, 6))) AS sentiment_sum,
+        count_if(resolved AND one_contact) AS fcr_n,
+        sum(CAST(round(sentiment * 1e6) AS BIGINT)) AS sentiment_sum,
         count(sentiment) AS sentiment_n
     FROM handled
     GROUP BY period, agent_id, objection
@@ -160,7 +161,7 @@ per_agent AS (
         100.0 * sum(satisfied) / nullif(sum(satisfaction_n), 0) AS predicted_csat_pct,
         100.0 * sum(resolved_n) / nullif(sum(resolved_known), 0) AS resolution_pct,
         100.0 * sum(fcr_n) / nullif(sum(resolved_known), 0) AS fcr_pct,
-        sum(sentiment_sum) / nullif(sum(sentiment_n), 0) AS sentiment_mean,
+        sum(sentiment_sum) / 1e6 / nullif(sum(sentiment_n), 0) AS sentiment_mean,
         (list_sort(list(struct_pack(n := -conversations, o := objection))
                    FILTER (WHERE objection IS NOT NULL)))[1].o AS top_objection
     FROM per_objection
@@ -170,13 +171,13 @@ per_reply AS (
     SELECT
         period,
         agent_id,
-        avg(CAST(response_s AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_mean_s,
-        quantile_cont(response_s, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_q,
-        avg(CAST(response_s AS DECIMAL(18, 6))) AS response_mean_s,
-        quantile_cont(response_s, [0.5, 0.9]) AS response_q,
-        avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
+        avg(u) FILTER (WHERE is_first) AS frt_mean_us,
+        quantile_cont(u, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_q,
+        avg(u) AS response_mean_us,
+        quantile_cont(u, [0.5, 0.9]) AS response_q,
+        avg(b) FILTER (WHERE is_first) AS frt_business_mean_us,
         quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q,
-        avg(CAST(b AS DECIMAL(18, 6))) AS response_business_mean_s,
+        avg(b) AS response_business_mean_us,
         quantile_cont(b, [0.5, 0.9]) AS response_business_q
     FROM r
     GROUP BY period, agent_id
@@ -192,17 +193,20 @@ joined AS (
         p.replies,
         100.0 * CASE WHEN '{by}' = 'assignment' THEN p.with_human_reply
                      ELSE p.answered END / p.conversations AS reply_rate_pct,
-        x.frt_mean_s, x.frt_q[1] AS frt_median_s, x.frt_q[2] AS frt_p90_s,
-        x.response_mean_s, x.response_q[1] AS response_median_s,
-        x.response_q[2] AS response_p90_s,
-        CASE WHEN {business_hours} THEN x.frt_business_mean_s END AS frt_business_mean_s,
-        CASE WHEN {business_hours} THEN x.frt_business_q[1] END AS frt_business_median_s,
-        CASE WHEN {business_hours} THEN x.frt_business_q[2] END AS frt_business_p90_s,
-        CASE WHEN {business_hours} THEN x.response_business_mean_s END
+        x.frt_mean_us / 1e6 AS frt_mean_s,
+        x.frt_q[1] / 1e6 AS frt_median_s,
+        x.frt_q[2] / 1e6 AS frt_p90_s,
+        x.response_mean_us / 1e6 AS response_mean_s,
+        x.response_q[1] / 1e6 AS response_median_s,
+        x.response_q[2] / 1e6 AS response_p90_s,
+        CASE WHEN {business_hours} THEN x.frt_business_mean_us / 1e6 END AS frt_business_mean_s,
+        CASE WHEN {business_hours} THEN x.frt_business_q[1] / 1e6 END AS frt_business_median_s,
+        CASE WHEN {business_hours} THEN x.frt_business_q[2] / 1e6 END AS frt_business_p90_s,
+        CASE WHEN {business_hours} THEN x.response_business_mean_us / 1e6 END
             AS response_business_mean_s,
-        CASE WHEN {business_hours} THEN x.response_business_q[1] END
+        CASE WHEN {business_hours} THEN x.response_business_q[1] / 1e6 END
             AS response_business_median_s,
-        CASE WHEN {business_hours} THEN x.response_business_q[2] END
+        CASE WHEN {business_hours} THEN x.response_business_q[2] / 1e6 END
             AS response_business_p90_s,
         p.csat_pct, p.predicted_csat_pct, p.resolution_pct, p.fcr_pct, p.sentiment_mean,
         p.top_objection

@@ -99,10 +99,12 @@ per_conversation AS (
 per_reply AS (
     SELECT
         struct_pack({keys}) AS grp,
-        count(r) AS replies,
-        avg(CAST(r AS DECIMAL(18, 6))) AS response_mean_s,
-        quantile_cont(r, [0.5, 0.9]) AS response_q
-    FROM (SELECT {keys}, unnest(response_times_s) AS r FROM c)
+        count(u) AS replies,
+        avg(u) / 1e6 AS response_mean_s,
+        quantile_cont(u, [0.5, 0.9]) AS response_q_us
+    FROM (
+        SELECT {keys}, CAST(round(unnest(response_times_s) * 1e6) AS BIGINT) AS u FROM c
+    )
     GROUP BY {keys}
 ),
 per_business AS (
@@ -111,10 +113,10 @@ per_business AS (
     -- conversations.year/month/day, hence the alias)
     SELECT
         struct_pack({keys}) AS grp,
-        avg(CAST(b AS DECIMAL(18, 6))) FILTER (WHERE is_first) AS frt_business_mean_s,
-        quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q,
-        avg(CAST(b AS DECIMAL(18, 6))) AS response_business_mean_s,
-        quantile_cont(b, [0.5, 0.9]) AS response_business_q
+        avg(b) FILTER (WHERE is_first) / 1e6 AS frt_business_mean_s,
+        quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q_us,
+        avg(b) / 1e6 AS response_business_mean_s,
+        quantile_cont(b, [0.5, 0.9]) AS response_business_q_us
     FROM (
         SELECT
             CAST(date_trunc('{unit}', local_ts(coalesce(conversation_started_at, error(
@@ -123,7 +125,7 @@ per_business AS (
             )))) AS DATE) AS period,
             {org_expr} AS org_id,
             is_first,
-            business_s AS b
+            business_us AS b
         FROM replies_business AS conversations
         WHERE {business_hours}
           AND ($start IS NULL OR conversation_started_at >= $start)
@@ -138,11 +140,11 @@ SELECT
     conversations, messages, customers, unanswered, answered, reply_rate_pct,
     frt_mean_s, frt_q[1] AS frt_median_s, frt_q[2] AS frt_p90_s,
     coalesce(replies, 0) AS replies, response_mean_s,
-    response_q[1] AS response_median_s, response_q[2] AS response_p90_s,
-    frt_business_mean_s, frt_business_q[1] AS frt_business_median_s,
-    frt_business_q[2] AS frt_business_p90_s,
-    response_business_mean_s, response_business_q[1] AS response_business_median_s,
-    response_business_q[2] AS response_business_p90_s,
+    response_q_us[1] / 1e6 AS response_median_s, response_q_us[2] / 1e6 AS response_p90_s,
+    frt_business_mean_s, frt_business_q_us[1] / 1e6 AS frt_business_median_s,
+    frt_business_q_us[2] / 1e6 AS frt_business_p90_s,
+    response_business_mean_s, response_business_q_us[1] / 1e6 AS response_business_median_s,
+    response_business_q_us[2] / 1e6 AS response_business_p90_s,
     resolution_q[1] AS resolution_median_s, resolution_q[2] AS resolution_p90_s,
     csat_pct, labeled, predicted_csat_pct, resolution_pct, fcr_pct,
     sentiment_mean, positive_pct, neutral_pct, negative_pct,
