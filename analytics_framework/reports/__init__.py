@@ -39,17 +39,22 @@ def __getattr__(name: str) -> Any:
 def sql_of(names: list[str]) -> str:
     """Return every SQL text that running the reports ``names`` may execute.
 
-    Their SQL files (and fallbacks), rollup checks and the business-hours views: what
-    :func:`~analytics_framework.storage.query.connect` (``keep_for``) reads the column names from.
+    Their :func:`report_sql`: what :func:`~analytics_framework.storage.query.connect`
+    (``keep_for``) reads the column names from.
+    """
+    return "\n".join(report_sql(get_report(name)) for name in names)
+
+
+def report_sql(report: Report) -> str:
+    """Return every SQL text that running ``report`` may execute.
+
+    Its SQL file (and fallback), its rollup check and the business-hours views.
     """
     from analytics_framework.reports import business_hours
 
-    texts = [business_hours.VIEW, business_hours.BUCKETS, business_hours.bucket_view(0, 1)]
-    for name in names:
-        report = get_report(name)
-        texts += [report.sql(), report.rollup_check]
-        if report.fallback_sql_file:
-            texts.append(report.sql(report.fallback_sql_file))
+    texts = [*business_hours.VIEWS, report.sql(), report.rollup_check]
+    if report.fallback_sql_file:
+        texts.append(report.sql(report.fallback_sql_file))
     return "\n".join(texts)
 
 

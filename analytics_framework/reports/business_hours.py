@@ -524,12 +524,7 @@ def register(
     ``business_us`` and ``business_s`` are NULL.
     """
     if hours is None:
-        con.execute(
-            "CREATE OR REPLACE TEMP VIEW replies_business AS "
-            "SELECT *, CAST(round(response_s * 1e6) AS BIGINT) AS response_us, "
-            "CAST(NULL AS BIGINT) AS business_us, CAST(NULL AS DOUBLE) AS business_s "
-            "FROM replies"
-        )
+        con.execute(NO_SCHEDULE_VIEW)
         return
     lo_us, hi_us = _span_us(con, params)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)  # no replies: any (tiny) calendar will do
@@ -545,6 +540,21 @@ def register(
     count = (opens[-1] - opens[0]) // width + 1  # numbers 1 … count - 1, up to ``beyond``
     con.execute(BUCKETS.format(base=opens[0], width=width, count=count))
     con.execute(bucket_view(opens[0], width))
+
+
+NO_SCHEDULE_VIEW = """
+CREATE OR REPLACE TEMP VIEW replies_business AS
+SELECT
+    *,
+    CAST(round(response_s * 1e6) AS BIGINT) AS response_us,
+    CAST(NULL AS BIGINT) AS business_us,
+    CAST(NULL AS DOUBLE) AS business_s
+FROM replies
+"""
+"""``replies_business`` without a schedule: the columns of :data:`VIEW`, business time NULL."""
+
+VIEWS = (VIEW, BUCKETS, bucket_view(0, 1), NO_SCHEDULE_VIEW)
+"""Every SQL text :func:`register` may run (the columns an export keeps in memory come from it)."""
 
 
 def columns_of(report: Report) -> set[str]:
