@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
-from analytics_framework.reports import REPORTS, get_report
+from analytics_framework.reports import REPORTS, get_report, run_report
 from analytics_framework.reports.catalog import CATALOG
+from analytics_framework.storage.lake import Lake
+from analytics_framework.storage.query import connect
 
 runner = CliRunner()
 
@@ -115,3 +119,32 @@ def test_a_null_org_is_a_group_of_its_own_with_by_org(in_tmp):
     assert row["org_id"] is None and row["replies"] == 3 and row["response_median_s"] == 600.0
     topics = json.loads(invoke("report", "topics", "--by", "org", "--format", "json").stdout)
     assert {r["share_pct"] for r in topics["rows"]} == {100.0}
+
+
+@pytest.mark.parametrize("old", ["first", "last"])
+def test_a_lake_whose_files_differ_in_schema_reports_as_over_checked_views(in_tmp, old, caplog):
+    """Label and conversation files written before a column existed, first or last in the glob.
+
+    A report's own connection reads unchecked views first; where those fail it runs again over
+    checked ones, so the result is the one a connection that checks every footer gives.
+    """
+    assert invoke("collect", "--provider", "local").exit_code == 0
+    lake = Lake(str(in_tmp / "lake"))
+    for table, column in (("labels", "confidence"), ("conversations", "csat_rating")):
+        files = sorted((in_tmp / "lake" / table).rglob("*.parquet"))
+        target = files[0] if old == "first" else files[-1]
+        pl.read_parquet(target).drop(column).write_parquet(target)
+    for name in ("intents", "overview", "agents"):
+        report = get_report(name)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="analytics_framework.reports.engine"):
+            own = run_report(report, lake, period="monthly")
+        assert "over unchecked views failed" in caplog.text, name  # the second run was needed
+        con = connect(lake)
+        try:
+            checked = run_report(report, lake, period="monthly", con=con)
+        finally:
+            con.close()
+        assert own.rows == checked.rows and own.rows, name
+    confidences = [r["confidence_mean"] for r in run_report(get_report("intents"), lake).rows]
+    assert any(c is not None for c in confidences)
