@@ -1,9 +1,9 @@
 """Sorting spilled rows out of memory gives exactly the one big sort (issue 14: flat memory).
 
-File sources spill their rows and sort big inputs with DuckDB under a memory limit
-(sources/spill.py). The rows must come out in the same order, with the same types, as one polars
-sort of everything, so that batches, batch numbers (a resume skips batches by number) and the
-lake do not depend on the input's size.
+File sources spill their rows and sort big inputs in buckets of whole conversations, written by
+DuckDB under a memory limit and each sorted by polars (sources/spill.py). The rows must come out
+in the same order, with the same types, as one polars sort of everything, so that batches, batch
+numbers (a resume skips batches by number) and the lake do not depend on the input's size.
 """
 
 from __future__ import annotations
@@ -73,22 +73,54 @@ def spilled(tmp_path, rows: list[dict]):
     return frame, path
 
 
-@pytest.mark.parametrize("in_memory_rows", [0, 10**9], ids=["duckdb", "polars"])
-def test_the_external_and_the_in_memory_sort_are_the_one_sort(tmp_path, in_memory_rows):
-    frame, path = spilled(tmp_path, messages(300))
+@pytest.mark.parametrize(
+    ("in_memory_rows", "bucket_rows", "files"),
+    [(0, 10**9, 1), (0, 200, 9), (0, 1, 300), (10**9, 1, 1)],
+    ids=["one-bucket", "buckets", "a-bucket-a-conversation", "polars"],
+)
+def test_the_bucketed_and_the_in_memory_sort_are_the_one_sort(
+    tmp_path, in_memory_rows, bucket_rows, files
+):
+    frame, path = spilled(tmp_path, messages(300))  # 1,777 rows
     out = tmp_path / "out"
     out.mkdir()
-    got = pl.read_parquet(sort_spilled(path, out, in_memory_rows=in_memory_rows))
+    paths = sort_spilled(path, out, in_memory_rows=in_memory_rows, bucket_rows=bucket_rows)
+    assert len(paths) == files
+    got = pl.read_parquet(paths)
     assert got.schema == frame.schema  # the same polars types, whichever sorted them
     assert got.equals(one_sort(frame))
+    conversations = [set(pl.read_parquet(p)["conversation_id"]) for p in paths]
+    assert sum(map(len, conversations)) == 300  # a conversation lies in one file
 
 
-def test_the_external_sort_spills_under_its_memory_limit(tmp_path):
-    frame, path = spilled(tmp_path, messages(20_000))  # about 120k rows
+def test_a_conversation_bigger_than_a_bucket_is_one_bucket(tmp_path):
+    rows = messages(40)
+    t0 = datetime(2024, 4, 1, tzinfo=UTC)  # before every other: the first bucket
+    rows += [
+        {
+            "message_id": f"big-{i}",
+            "conversation_id": "big",
+            "role": "customer",
+            "sent_at": (t0 + timedelta(seconds=i)).isoformat(),
+            "sender_id": "u",
+            "org_id": "acme",
+            "text": "x",
+        }
+        for i in range(500)
+    ]
+    frame, path = spilled(tmp_path, rows)
+    paths = sort_spilled(path, tmp_path, in_memory_rows=0, bucket_rows=100)
+    assert pl.read_parquet(paths[0])["conversation_id"].unique().to_list() == ["big"]
+    assert pl.read_parquet(paths).equals(one_sort(frame))
+
+
+def test_the_bucketed_sort_spills_under_its_memory_limit(tmp_path):
+    frame, path = spilled(tmp_path, messages(20_000))  # 120,608 rows
     out = tmp_path / "out"
     out.mkdir()
-    sorted_path = sort_spilled(path, out, memory="48MB", in_memory_rows=0)
-    assert pl.read_parquet(sorted_path).equals(one_sort(frame))
+    paths = sort_spilled(path, out, memory="48MB", in_memory_rows=0, bucket_rows=10_000)
+    assert frame.height == 120_608 and len(paths) == 13
+    assert pl.read_parquet(paths).equals(one_sort(frame))
 
 
 def test_too_little_sort_memory_is_one_line_naming_the_setting(tmp_path):
@@ -107,7 +139,8 @@ def test_file_source_batches_do_not_depend_on_how_they_were_sorted(tmp_path, mon
         return [b.messages for b in source.batches(25) if b.messages.height]
 
     in_memory = batches()
-    monkeypatch.setattr(spill, "IN_MEMORY_ROWS", 0)  # every input through DuckDB
+    monkeypatch.setattr(spill, "IN_MEMORY_ROWS", 0)  # every input in buckets
+    monkeypatch.setattr(spill, "BUCKET_ROWS", 97)  # about 17 conversations a bucket
     external = batches()
     assert len(external) == len(in_memory) == 16
     assert all(a.equals(b) for a, b in zip(in_memory, external, strict=True))

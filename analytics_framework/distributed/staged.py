@@ -200,7 +200,7 @@ class StagedSource(Source):
             rows.join(starts, on="conversation_id", how="semi").sink_parquet(mine)
             for piece in local["rows-"]:
                 piece.unlink()
-            sorted_path = sort_spilled(mine, Path(tmp), memory=self.settings.sort_memory)
-            for frame in conversation_chunks(sorted_path, batch_size):
+            sorted_paths = sort_spilled(mine, Path(tmp), memory=self.settings.sort_memory)
+            for frame in conversation_chunks(sorted_paths, batch_size):
                 yield SourceBatch(seq, frame, origin=origin)
                 seq += 1

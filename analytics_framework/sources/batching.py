@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -12,20 +12,22 @@ READ_CHUNK_ROWS = 65_536
 """Rows read at a time from the sorted temporary file."""
 
 
-def conversation_chunks(path: Path, batch_size: int) -> Iterator[pl.DataFrame]:
-    """Read a Parquet file sorted by conversation and yield frames of ``batch_size`` conversations.
+def conversation_chunks(paths: Path | Sequence[Path], batch_size: int) -> Iterator[pl.DataFrame]:
+    """Read Parquet files sorted by conversation and yield frames of ``batch_size`` conversations.
 
-    The last conversation of a chunk may continue in the next chunk, so it is carried over until
-    the end of the file. Rows are sorted, so conversation ordinals (``rle_id``) are
-    non-decreasing and a batch is a slice found by binary search.
+    ``paths``: one file, or several read in turn whose rows, one after the other, are sorted
+    (:func:`.spill.sort_spilled`). The last conversation of a chunk may continue in the next
+    chunk, so it is carried over until the end of the input. Rows are sorted, so conversation
+    ordinals (``rle_id``) are non-decreasing and a batch is a slice found by binary search.
     """
     carry: pl.DataFrame | None = None
-    for rb in pq.ParquetFile(path).iter_batches(batch_size=READ_CHUNK_ROWS):
-        frame = pl.from_arrow(rb)
-        assert isinstance(frame, pl.DataFrame)
-        if carry is not None and carry.height:
-            frame = pl.concat([carry, frame], how="vertical_relaxed")
-        carry = yield from _cut(frame, batch_size, final=False)
+    for path in [paths] if isinstance(paths, Path) else paths:
+        for rb in pq.ParquetFile(path).iter_batches(batch_size=READ_CHUNK_ROWS):
+            frame = pl.from_arrow(rb)
+            assert isinstance(frame, pl.DataFrame)
+            if carry is not None and carry.height:
+                frame = pl.concat([carry, frame], how="vertical_relaxed")
+            carry = yield from _cut(frame, batch_size, final=False)
     if carry is not None and carry.height:
         yield from _cut(carry, batch_size, final=True)
 

@@ -202,12 +202,12 @@ class FileSource(Source):
         origin = self.origin
         with tempfile.TemporaryDirectory(prefix="analytics-sort-") as tmp:
             bad_path = Path(tmp, "rejected.parquet")
-            sorted_path = self._sort_input(Path(tmp), bad_path)
+            sorted_paths = self._sort_input(Path(tmp), bad_path)
             seq = 0
             for chunk in pq.ParquetFile(bad_path).iter_batches(batch_size=READ_CHUNK_ROWS):
                 yield SourceBatch(seq, self.empty(), pl.from_arrow(chunk), origin)
                 seq += 1
-            for frame in conversation_chunks(sorted_path, batch_size):
+            for frame in conversation_chunks(sorted_paths, batch_size):
                 yield SourceBatch(seq, frame, origin=origin)
                 seq += 1
 
@@ -220,13 +220,14 @@ class FileSource(Source):
         """
         return type(self).batches is FileSource.batches
 
-    def _sort_input(self, folder: Path, bad_path: Path) -> Path:
+    def _sort_input(self, folder: Path, bad_path: Path) -> list[Path]:
         """Write the rejected rows to ``bad_path`` and the good rows, sorted, under ``folder``.
 
         :meth:`spill_input` writes the good rows unsorted and the rejected ones in one streaming
-        pass; :func:`.spill.sort_spilled` then orders the good rows (DuckDB's external sort for
-        big inputs), so memory is set by ``ANALYTICS_SORT_MEMORY``, not by the input. Returns
-        the sorted file.
+        pass; :func:`.spill.sort_spilled` then orders the good rows (buckets of whole
+        conversations, by DuckDB, each sorted by polars, for big inputs), so memory is set by
+        ``ANALYTICS_SORT_MEMORY`` and the bucket size, not by the input. Returns the sorted
+        files, to be read in turn.
         """
         rows_path = self.spill_input(folder / "rows.parquet", bad_path)
         return sort_spilled(rows_path, folder, memory=self.settings.sort_memory)
