@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     sort_memory: str = Field(
         "256MB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
-        description="Memory DuckDB may use to sort a big file input by conversation before "
+        description="Memory DuckDB may use to bucket a big file input by conversation before "
         "batching (it spills the rest to a temporary folder), e.g. 256MB or 1GB.",
     )
     timezone: str = Field(
