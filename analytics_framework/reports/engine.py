@@ -9,9 +9,9 @@ business time; without it ``FALSE``, and the report's business-hours columns are
 
 Reports are deterministic: the same lake gives byte-identical JSON, CSV and tables, whatever
 DuckDB's thread count or the order in which its threads finish. The SQL is order-independent
-(means over ``DECIMAL(18, 6)``, percentiles sort, counts are exact, every ``ORDER BY`` a total
-order), and :class:`~analytics_framework.reports.result.ReportResult` rounds every float once, by
-the kind of its column (:mod:`.result`).
+(means over exact integers or ``DECIMAL(18, 6)``, percentiles sort, counts are exact, every
+``ORDER BY`` a total order), and :class:`~analytics_framework.reports.result.ReportResult`
+rounds every float once, by the kind of its column (:mod:`.result`).
 """
 
 from __future__ import annotations

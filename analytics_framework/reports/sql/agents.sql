@@ -21,8 +21,9 @@
 -- *_business_*_s (--business-hours only): the same FRT and response time counting open hours
 --   only, from each reply's business_s (view replies_business, reports/business_hours.py);
 --   {business_hours} is TRUE then, else FALSE and the engine drops those columns.
--- Determinism as in overview.sql: means over DECIMAL(18, 6), percentiles sort, ranks and the
---   final ORDER BY are total orders.
+-- Determinism as in overview.sql: means over exact integers (durations in microseconds, the
+--   sentiment sum in millionths), percentiles sort, ranks and the final ORDER BY are total
+--   orders.
 -- Partition pruning: {days} filters conversations.year/month/day; messages and replies are
 --   partitioned like their conversation, so they are read under the alias "conversations" to
 --   be pruned the same way. {days_ahead} prunes the FCR look-ahead (8 more days).

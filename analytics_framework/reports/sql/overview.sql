@@ -14,10 +14,12 @@
 --   *_business_*_s      (--business-hours only) FRT and response time counting open hours only:
 --                       each reply's business_s (view replies_business, engine/business_hours.py)
 --                       between waiting_since and replied_at; FRT = the conversation's first reply
--- Determinism: means are avg() over DECIMAL(18, 6) (exact integer sums, so the same whatever
---   order DuckDB's threads add them in; durations to the microsecond); avg() over DOUBLE would
---   differ in the last digits from run to run. Percentiles sort, counts are exact, and the
---   result rounds every float by column kind (result.PRECISION).
+-- Determinism: means are avg() over exact integers, so the same whatever order DuckDB's threads
+--   add them in: reply durations as BIGINT microseconds (response_us, business_us: the replies'
+--   own, or round(s * 1e6) of the conversation's list, which is exact), the others over
+--   DECIMAL(18, 6); avg() over DOUBLE would differ in the last digits from run to run.
+--   Percentiles sort (over the microseconds, then / 1e6), counts are exact, and the result
+--   rounds every float by column kind (result.PRECISION).
 -- Placeholders filled by the engine from a whitelist:
 --   {unit} day|week|month   {keys} "period" or "period, org_id"   {org_expr} org_id or NULL
 --   {business_hours} TRUE with --business-hours, else FALSE (nothing read; the engine drops the
