@@ -19,8 +19,8 @@ Both give the same rows in the same order (:data:`ORDER`), so batches, batch num
 skips batches by number) and ids do not depend on the input's size. Measured (BENCHMARKS.md,
 issue 14): bucketing in polars (a streaming join of every row to its bucket, then
 ``PartitionBy``) grew from 0.4 GB at 1M to 1.7 GB at 10M messages; one DuckDB ``ORDER BY``
-of every row under 256MB took 3.0 s at 1M and 34-41 s at 10M (0.56 GB peak); the buckets take
-1.4 s at 1M and 16 s at 10M (0.30 and 0.44 GB peak). Spilled files live in the caller's
+of every row under 256MB took 2.9 s at 1M and 34-41 s at 10M (0.52 and 0.56 GB peak RSS); the
+buckets take 1.35 s at 1M and 21 s at 10M (0.39 and 0.51 GB). Spilled files live in the caller's
 temporary folder (``analytics-sort-*`` under ``TMPDIR``), removed when the batches have been
 read; they take about the input's size in Parquet, two to three times.
 """
