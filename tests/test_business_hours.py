@@ -161,7 +161,7 @@ def _duckdb_seconds(h: bh.BusinessHours, pairs: list[tuple[datetime, datetime]])
     )
     params = {f"{k}_{p}": None for k in ("first", "last") for p in "ymd"}
     bh.register(con, h, params)
-    rows = con.execute("SELECT business_s FROM replies_business ORDER BY n").fetchall()
+    rows = con.execute("SELECT business_us / 1e6 FROM replies_business ORDER BY n").fetchall()
     return [r[0] for r in rows]
 
 
@@ -212,7 +212,7 @@ def test_a_million_replies_stay_fast():
     began = time.perf_counter()
     bh.register(con, hours("Mon-Fri 09:00-17:00", "America/New_York"), params)
     n, nulls = con.execute(
-        "SELECT count(*), count(*) - count(business_s) FROM replies_business"
+        "SELECT count(*), count(*) - count(business_us) FROM replies_business"
     ).fetchone()
     assert (n, nulls) == (1_000_000, 0)
     assert time.perf_counter() - began < 20  # about 1 s on two cores

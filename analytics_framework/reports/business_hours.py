@@ -20,7 +20,7 @@ resolves it (``fold=0``), and intervals are clipped so that they never overlap.
 How it is computed, for millions of replies: :meth:`BusinessHours.intervals` lists the open
 intervals of the days the data spans (a few thousand rows for years of data) with the open time
 before each; :func:`register` loads them into DuckDB and defines the view ``replies_business``:
-every ``replies`` row plus ``business_us`` (and ``business_s``), from two ASOF joins (the last
+every ``replies`` row plus ``business_us``, from two ASOF joins (the last
 interval opening at or before each instant) and integer microsecond arithmetic — open time up
 to ``t`` is the open time before its interval plus the part of the interval before ``t``, and
 business time is the difference of the two ends. :func:`business_seconds` computes the same
@@ -361,26 +361,22 @@ OPEN_UNTIL = (
 
 VIEW = f"""
 CREATE OR REPLACE TEMP VIEW replies_business AS
-SELECT *, business_us / 1e6 AS business_s
-FROM (
-    SELECT
-        r.*,
-        epoch_us(r.replied_at) - epoch_us(r.waiting_since) AS response_us,
-        CASE WHEN NOT (a.beyond OR b.beyond) THEN
-            {OPEN_UNTIL.format(c="b", t="replied_at")}
-            - {OPEN_UNTIL.format(c="a", t="waiting_since")}
-        END AS business_us
-    FROM replies AS r
-    ASOF LEFT JOIN business_calendar AS a ON r.waiting_since >= a.opens_at
-    ASOF LEFT JOIN business_calendar AS b ON r.replied_at >= b.opens_at
-)
+SELECT
+    r.*,
+    epoch_us(r.replied_at) - epoch_us(r.waiting_since) AS response_us,
+    CASE WHEN NOT (a.beyond OR b.beyond) THEN
+        {OPEN_UNTIL.format(c="b", t="replied_at")} - {OPEN_UNTIL.format(c="a", t="waiting_since")}
+    END AS business_us
+FROM replies AS r
+ASOF LEFT JOIN business_calendar AS a ON r.waiting_since >= a.opens_at
+ASOF LEFT JOIN business_calendar AS b ON r.replied_at >= b.opens_at
 """
 """``replies_business``: each reply with ``response_us`` (its response time) and ``business_us``
-(its business time), integer microseconds, and ``business_s``, the business time in seconds
-(``business_*`` NULL when an end lies outside the calendar: before its first sentinel, or at or
-after its last). Reports aggregate the integers: a mean over them is exact whatever order
-DuckDB's threads add them in, and quantiles over BIGINT cost less than over DOUBLE. The general
-form, two ASOF joins; :func:`bucket_view` computes the same faster."""
+(its business time), integer microseconds (``business_us`` NULL when an end lies outside the
+calendar: before its first sentinel, or at or after its last). Reports aggregate the integers: a
+mean over them is exact whatever order DuckDB's threads add them in, and quantiles over BIGINT
+cost less than over DOUBLE. The general form, two ASOF joins; :func:`bucket_view` computes the
+same faster."""
 
 WIDTHS_US = (
     3_600_000_000,
@@ -424,15 +420,14 @@ def bucket_view(base: int, width: int) -> str:
     An instant's bucket is ``(t - base + width) // width`` (integer division truncates, so
     every instant before ``base``, the first sentinel's opening, gets a number below 1); an end
     before the first sentinel or at/after the last finds no bucket, and its NULL ``off`` makes
-    ``business_us`` and ``business_s`` NULL, as the ASOF joins do (no interval; ``beyond``).
+    ``business_us`` NULL, as the ASOF joins do (no interval; ``beyond``).
     """
     return f"""
 CREATE OR REPLACE TEMP VIEW replies_business AS
 SELECT
     r.* EXCLUDE (_w, _r),
     _r - _w AS response_us,
-    (least(_r, b.c) + b.off) - (least(_w, a.c) + a.off) AS business_us,
-    ((least(_r, b.c) + b.off) - (least(_w, a.c) + a.off)) / 1e6 AS business_s
+    (least(_r, b.c) + b.off) - (least(_w, a.c) + a.off) AS business_us
 FROM (
     SELECT *, epoch_us(waiting_since) AS _w, epoch_us(replied_at) AS _r FROM replies
 ) AS r
@@ -521,7 +516,7 @@ def register(
 
     The calendar covers the replies of the report's partition days (the engine's
     ``first``/``last`` day parameters in ``params``) on ``con``; without a schedule
-    ``business_us`` and ``business_s`` are NULL.
+    ``business_us`` is NULL.
     """
     if hours is None:
         con.execute(NO_SCHEDULE_VIEW)
@@ -547,11 +542,12 @@ CREATE OR REPLACE TEMP VIEW replies_business AS
 SELECT
     *,
     CAST(round(response_s * 1e6) AS BIGINT) AS response_us,
-    CAST(NULL AS BIGINT) AS business_us,
-    CAST(NULL AS DOUBLE) AS business_s
+    CAST(NULL AS BIGINT) AS business_us
 FROM replies
 """
-"""``replies_business`` without a schedule: the columns of :data:`VIEW`, business time NULL."""
+"""``replies_business`` without a schedule: the columns of :data:`VIEW`, business time NULL;
+``response_us`` from ``response_s`` (exact: it was microseconds / 1e6), one column read instead
+of two timestamps."""
 
 VIEWS = (VIEW, BUCKETS, bucket_view(0, 1), NO_SCHEDULE_VIEW)
 """Every SQL text :func:`register` may run (the columns an export keeps in memory come from it)."""

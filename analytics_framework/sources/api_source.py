@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeVar
 import polars as pl
 
 from analytics_framework.http import HttpService
-from analytics_framework.model import MESSAGE_SCHEMA, ROLE_ORDER
+from analytics_framework.model import MESSAGE_SCHEMA
 from analytics_framework.settings import Settings
 from analytics_framework.sources.base import (
     REJECTED_SCHEMA,
@@ -41,6 +41,7 @@ from analytics_framework.sources.base import (
     SourceBatch,
 )
 from analytics_framework.sources.batching import conversation_chunks
+from analytics_framework.sources.spill import ROLE_RANK
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -183,13 +184,12 @@ class ApiSource(Source):
             rows = pl.scan_parquet(parts)
             if after_key is not None:
                 rows = rows.filter(pl.col("conversation_id") > after_key)
-            rank = pl.col("role").replace_strict(ROLE_ORDER, default=9, return_dtype=pl.Int8)
-            rows.with_columns(_rank=rank).sort(
+            rows.with_columns(_rank=ROLE_RANK).sort(
                 "conversation_id", "sent_at", "_rank", "message_id"
             ).unique("message_id", keep="last", maintain_order=True).drop("_rank").sink_parquet(
                 sorted_path
             )
-            for frame in conversation_chunks(sorted_path, batch_size):
+            for frame in conversation_chunks([sorted_path], batch_size):
                 ids = frame["conversation_id"].unique()
                 extra = {
                     name: pl.scan_parquet(files)

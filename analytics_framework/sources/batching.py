@@ -12,16 +12,16 @@ READ_CHUNK_ROWS = 65_536
 """Rows read at a time from the sorted temporary file."""
 
 
-def conversation_chunks(paths: Path | Sequence[Path], batch_size: int) -> Iterator[pl.DataFrame]:
+def conversation_chunks(paths: Sequence[Path], batch_size: int) -> Iterator[pl.DataFrame]:
     """Read Parquet files sorted by conversation and yield frames of ``batch_size`` conversations.
 
-    ``paths``: one file, or several read in turn whose rows, one after the other, are sorted
+    ``paths`` are read in turn; their rows, one after the other, are sorted
     (:func:`.spill.sort_spilled`). The last conversation of a chunk may continue in the next
     chunk, so it is carried over until the end of the input. Rows are sorted, so conversation
     ordinals (``rle_id``) are non-decreasing and a batch is a slice found by binary search.
     """
     carry: pl.DataFrame | None = None
-    for path in [paths] if isinstance(paths, Path) else paths:
+    for path in paths:
         for rb in pq.ParquetFile(path).iter_batches(batch_size=READ_CHUNK_ROWS):
             frame = pl.from_arrow(rb)
             assert isinstance(frame, pl.DataFrame)

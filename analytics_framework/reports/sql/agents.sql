@@ -19,7 +19,7 @@
 --   messages = human messages in them (any sender), reply_rate_pct = assigned with at least one
 --   human reply / assigned x 100 (DESIGN.md's reply rate).
 -- *_business_*_s (--business-hours only): the same FRT and response time counting open hours
---   only, from each reply's business_s (view replies_business, reports/business_hours.py);
+--   only, from each reply's business_us (view replies_business, reports/business_hours.py);
 --   {business_hours} is TRUE then, else FALSE and the engine drops those columns.
 -- Determinism as in overview.sql: means over exact integers (durations in microseconds, the
 --   sentiment sum in millionths), percentiles sort, ranks and the final ORDER BY are total
@@ -173,13 +173,13 @@ per_reply AS (
         period,
         agent_id,
         avg(u) FILTER (WHERE is_first) AS frt_mean_us,
-        quantile_cont(u, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_q,
+        quantile_cont(u, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_q_us,
         avg(u) AS response_mean_us,
-        quantile_cont(u, [0.5, 0.9]) AS response_q,
+        quantile_cont(u, [0.5, 0.9]) AS response_q_us,
         avg(b) FILTER (WHERE is_first) AS frt_business_mean_us,
-        quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q,
+        quantile_cont(b, [0.5, 0.9]) FILTER (WHERE is_first) AS frt_business_q_us,
         avg(b) AS response_business_mean_us,
-        quantile_cont(b, [0.5, 0.9]) AS response_business_q
+        quantile_cont(b, [0.5, 0.9]) AS response_business_q_us
     FROM r
     GROUP BY period, agent_id
 ),
@@ -195,19 +195,19 @@ joined AS (
         100.0 * CASE WHEN '{by}' = 'assignment' THEN p.with_human_reply
                      ELSE p.answered END / p.conversations AS reply_rate_pct,
         x.frt_mean_us / 1e6 AS frt_mean_s,
-        x.frt_q[1] / 1e6 AS frt_median_s,
-        x.frt_q[2] / 1e6 AS frt_p90_s,
+        x.frt_q_us[1] / 1e6 AS frt_median_s,
+        x.frt_q_us[2] / 1e6 AS frt_p90_s,
         x.response_mean_us / 1e6 AS response_mean_s,
-        x.response_q[1] / 1e6 AS response_median_s,
-        x.response_q[2] / 1e6 AS response_p90_s,
+        x.response_q_us[1] / 1e6 AS response_median_s,
+        x.response_q_us[2] / 1e6 AS response_p90_s,
         CASE WHEN {business_hours} THEN x.frt_business_mean_us / 1e6 END AS frt_business_mean_s,
-        CASE WHEN {business_hours} THEN x.frt_business_q[1] / 1e6 END AS frt_business_median_s,
-        CASE WHEN {business_hours} THEN x.frt_business_q[2] / 1e6 END AS frt_business_p90_s,
+        CASE WHEN {business_hours} THEN x.frt_business_q_us[1] / 1e6 END AS frt_business_median_s,
+        CASE WHEN {business_hours} THEN x.frt_business_q_us[2] / 1e6 END AS frt_business_p90_s,
         CASE WHEN {business_hours} THEN x.response_business_mean_us / 1e6 END
             AS response_business_mean_s,
-        CASE WHEN {business_hours} THEN x.response_business_q[1] / 1e6 END
+        CASE WHEN {business_hours} THEN x.response_business_q_us[1] / 1e6 END
             AS response_business_median_s,
-        CASE WHEN {business_hours} THEN x.response_business_q[2] / 1e6 END
+        CASE WHEN {business_hours} THEN x.response_business_q_us[2] / 1e6 END
             AS response_business_p90_s,
         p.csat_pct, p.predicted_csat_pct, p.resolution_pct, p.fcr_pct, p.sentiment_mean,
         p.top_objection

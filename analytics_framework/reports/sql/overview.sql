@@ -12,7 +12,7 @@
 --                       the same customer opens no new conversation within 7 days
 --   sentiment_mean      mean labeled sentiment (-1..1); positive/neutral/negative_pct its split
 --   *_business_*_s      (--business-hours only) FRT and response time counting open hours only:
---                       each reply's business_s (view replies_business, engine/business_hours.py)
+--                       each reply's business_us (view replies_business, reports/business_hours.py)
 --                       between waiting_since and replied_at; FRT = the conversation's first reply
 -- Determinism: means are avg() over exact integers, so the same whatever order DuckDB's threads
 --   add them in: reply durations as BIGINT microseconds (response_us, business_us: the replies'
