@@ -39,6 +39,7 @@ from analytics_framework.sources.text import (
     clean_jsonl,
     flag_marked,
     mark_invalid_utf8,
+    scan_jsonl,
 )
 
 REQUIRED = ["conversation_id", "sent_at", "role", "text"]
@@ -151,7 +152,7 @@ class FilesSource(FileSource):
                 clean.unlink()  # no invalid byte: polars fails on something else, say so below
             return pl.scan_csv(path, infer_schema=False).with_row_index(ROW_KEY, offset=1), rows
         if not lenient:
-            lf = pl.scan_ndjson(path, infer_schema_length=1000)
+            lf = scan_jsonl(path)
             return lf.with_row_index(ROW_KEY, offset=1), rows
         good, bad = self.scratch_path(".jsonl"), self.scratch_path(".jsonl")
         found = clean_jsonl(path, good, bad, path.name)
@@ -163,9 +164,9 @@ class FilesSource(FileSource):
                 "check that the file holds one JSON object per line",
             )
         if found.bad:
-            self.unreadable.append(pl.scan_ndjson(bad, schema=REJECTED_SCHEMA))
+            self.unreadable.append(scan_jsonl(bad, schema=REJECTED_SCHEMA))
         lines = pl.format("{} line {}", pl.lit(path.name), pl.col(LINE_KEY))
-        return pl.scan_ndjson(good, infer_schema_length=1000), lines
+        return scan_jsonl(good), lines
 
     def _scan_one(self, path: Path) -> pl.LazyFrame:
         fmt = FORMATS[path.suffix.lower()]
