@@ -43,10 +43,10 @@ class Settings(BaseSettings):
         description="Conversations per batch: the unit of staging, commits and --resume.",
     )
     sort_memory: str = Field(
-        "256MB",
+        "160MB",
         pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
         description="Memory DuckDB may use to bucket a big file input by conversation before "
-        "batching (it spills the rest to a temporary folder), e.g. 256MB or 1GB.",
+        "batching (it spills the rest to a temporary folder), e.g. 160MB or 1GB.",
     )
     timezone: str = Field(
         "UTC", description="IANA time zone for partition days and report periods."
