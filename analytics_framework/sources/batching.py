@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-READ_CHUNK_ROWS = 65_536
+READ_CHUNK_ROWS = 16_384
 """Rows read at a time from the sorted temporary file."""
 
 
