@@ -1,7 +1,7 @@
 """JSON Lines are read in chunks, never mapped into memory whole (issue 14: flat memory).
 
 ``pl.scan_ndjson`` maps its whole file: a 10M-message export held its 2 GB resident, twice when
-two sinks read the scan. ``sources.text.scan_jsonl`` reads chunks of whole lines with ordinary
+two sinks read the scan. ``sources.jsonl.scan_jsonl`` reads chunks of whole lines with ordinary
 reads and parses each with polars. It must give exactly what ``scan_ndjson`` gives (rows, types,
 errors) whatever the chunk size, so that the files source's batches, ids and quarantine do not
 change.
@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 
 from analytics_framework.settings import load_settings
-from analytics_framework.sources import text
+from analytics_framework.sources import jsonl
 from analytics_framework.sources.files import FilesSource
-from analytics_framework.sources.text import scan_jsonl
+from analytics_framework.sources.jsonl import scan_jsonl
 
 INPUTS = {
     "blank-lines": b'{"a":1,"b":"x"}\n\n{"a":2,"b":"y"}\n   \n{"a":3}\n',
@@ -113,7 +113,7 @@ def test_the_files_source_reads_the_same_batches_and_quarantine_in_small_chunks(
         return good, pl.concat([b.rejected for b in batches])
 
     whole, whole_bad = run()
-    monkeypatch.setattr(text, "JSONL_CHUNK_BYTES", 300)  # two or three lines a chunk
+    monkeypatch.setattr(jsonl, "JSONL_CHUNK_BYTES", 300)  # two or three lines a chunk
     chunked, chunked_bad = run()
     assert whole_bad["record"].to_list() == ["in.jsonl line 18"]
     assert chunked_bad.equals(whole_bad)

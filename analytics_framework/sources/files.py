@@ -27,6 +27,7 @@ from analytics_framework.errors import ConfigurationError, InputError, InputNotF
 from analytics_framework.model import ROLES, stable_message_id_expr
 from analytics_framework.sources.base import REJECTED_SCHEMA, UNREADABLE, parser_error
 from analytics_framework.sources.file_source import FileSource
+from analytics_framework.sources.jsonl import scan_jsonl
 from analytics_framework.sources.rows import (
     first_reason,
     mapped,
@@ -39,7 +40,6 @@ from analytics_framework.sources.text import (
     clean_jsonl,
     flag_marked,
     mark_invalid_utf8,
-    scan_jsonl,
 )
 
 REQUIRED = ["conversation_id", "sent_at", "role", "text"]

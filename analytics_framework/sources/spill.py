@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.model import ROLE_ORDER
+from analytics_framework.sources.batching import READ_CHUNK_ROWS
 
 IN_MEMORY_ROWS = 250_000
 """Inputs of at most this many messages are sorted by polars in memory (about 100 MB of frames
@@ -53,9 +54,9 @@ BUCKET_ROW_GROUP = 8_192
 (its default, 122,880 rows, took 40 buckets over a 10M input to 380 MiB under 256MB; 8,192 to
 343 MiB, no slower)."""
 
-SORTED_ROW_GROUP = 16_384
-"""Rows per row group of the sorted files: batching decodes one row group at a time, so this,
-not the bucket, sets what the batch loop holds of the input."""
+SORTED_ROW_GROUP = READ_CHUNK_ROWS
+"""Rows per row group of the sorted files, the rows batching reads at a time: it decodes one row
+group at a time, so this, not the bucket, sets what the batch loop holds of the input."""
 
 ORDER = ("_conv_start", "conversation_id", "sent_at", "_role_rank", "message_id")
 """The order of the rows handed to batching: conversation start, conversation, time, role
