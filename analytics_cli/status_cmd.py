@@ -69,6 +69,7 @@ def status(
     """
     from analytics_framework.settings import load_settings
     from analytics_framework.status import pipeline_status, s3_state_pipelines, state_files
+    from analytics_framework.storage.counts import CountCache, cache_path
     from analytics_framework.storage.s3 import open_lake
     from analytics_framework.storage.state_store import (
         S3StateStore,
@@ -104,7 +105,9 @@ def status(
             "run 'analytics collect' first, or pass the --lake (or --state-file) you "
             "collected with",
         )
-    found = [pipeline_status(s, lake_, start, end, days=days) for s in stores]
+    cache = CountCache(cache_path(folder), lake_.uri)
+    found = [pipeline_status(s, lake_, start, end, days=days, cache=cache) for s in stores]
+    cache.save()
     if fmt == "json":
         sys.stdout.write(json.dumps({"pipelines": found}, indent=2, default=str) + "\n")
     else:

@@ -6,7 +6,8 @@ plain JSON-ready data; rendering is the CLI's business. Coverage is a grid of da
 - ``extracted``: the day's conversations were completely read from the source (recorded in the
   state as day ranges by successful runs and, batch by batch, by backfills);
 - ``loaded``: conversations of this pipeline in the lake's partition for that day (counted with
-  DuckDB over the partition files, pruned to the range);
+  DuckDB over the partition files, pruned to the range; the counts of partitions unchanged since
+  an earlier ``status`` come from its cache, :mod:`analytics_framework.storage.counts`);
 - ``labeled``: those of them with a current label (``labels`` rows with status ``labeled``).
 
 With no dates the grid shows the data, not the calendar: the span from the first to the last day
@@ -15,7 +16,8 @@ backfill of 2017 shows 2017. When that span is longer than ``days`` (default
 :data:`DEFAULT_DAYS`), the grid keeps its last ``days`` days and ``days_hidden`` says how many
 earlier days of the span it leaves out (see them with ``--start-date/--end-date`` or ``--days``).
 
-Nothing here writes anything or takes the lock.
+Nothing here takes the lock or writes to the lake or the state; the CLI keeps the partition
+counts' cache in the lake's state folder.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from analytics_framework import state as st
 from analytics_framework.dates import day_list
 from analytics_framework.distributed.shards import is_shard_state, shard_plans
 from analytics_framework.errors import ConfigurationError
+from analytics_framework.storage.counts import CountCache, day_counts
 from analytics_framework.storage.lake import Lake
-from analytics_framework.storage.query import connect, day_filter, day_params
 from analytics_framework.storage.state_store import S3StateStore, StateStore
 
 DEFAULT_DAYS = 31
@@ -67,6 +69,7 @@ def loaded_days(
     start: date | None,
     end: date | None,
     table: str = "conversations",
+    cache: CountCache | None = None,
 ) -> dict[date, int]:
     """Count this source's conversations (or labels) per lake partition day in ``[start, end)``.
 
@@ -76,33 +79,13 @@ def loaded_days(
         start: first day counted, or None for no lower bound.
         end: day after the last one counted, or None for no upper bound.
         table: ``conversations``, or ``labels`` (only current ones, status ``labeled``).
+        cache: partition counts kept from earlier runs (:mod:`analytics_framework.storage.counts`):
+            only partitions new or changed since are read. None reads every one in the range.
 
     Returns:
         ``{day: rows}`` for days that have any; {} when the table is empty.
     """
-    if not lake.exists(table):
-        return {}
-    labeled = "AND status = 'labeled'" if table == "labels" else ""
-    # conversation_id, status and the partition columns are in every file the lake ever wrote
-    con = connect(lake, require=False, tables=[table], check_schema=False)
-    try:
-        rows = con.execute(
-            f"""
-            SELECT make_date(year, month, day) AS d, count(*) AS n
-            FROM {table}
-            WHERE starts_with(conversation_id, $prefix) {labeled}
-              AND {day_filter("", "lo", "hi")}
-            GROUP BY ALL
-            """,
-            {
-                "prefix": f"{source}:",
-                **day_params("lo", start),
-                **day_params("hi", None if end is None else end - timedelta(days=1)),
-            },
-        ).fetchall()
-    finally:
-        con.close()
-    return {d: n for d, n in rows}
+    return day_counts(lake, table, source, start, end, cache)
 
 
 def coverage_window(
@@ -178,6 +161,7 @@ def pipeline_status(
     days: int | None = None,
     *,
     today: date | None = None,
+    cache: CountCache | None = None,
 ) -> dict[str, Any]:
     """Return one pipeline's status as JSON-ready data.
 
@@ -192,6 +176,7 @@ def pipeline_status(
         days: most days shown when a bound is open (default :data:`DEFAULT_DAYS`); given, the
             grid has exactly this many days. See :func:`coverage_window`.
         today: the day the no-data fallback ends on (default: the local date).
+        cache: partition counts kept across runs (:func:`loaded_days`); the caller saves it.
 
     Returns:
         ``{"pipeline", "state_file", "lake", "watermark", "last_run", "runs", "running",
@@ -231,15 +216,15 @@ def pipeline_status(
     covered = st.covered_days(state, name)
     explicit = start is not None and end is not None
     if explicit:  # nothing to find out: read the range's partitions only
-        loaded = loaded_days(lake, name, start, end)
-    else:  # the data's span decides the grid: count every loaded day (one column)
-        loaded = loaded_days(lake, name, None, None)
+        loaded = loaded_days(lake, name, start, end, cache=cache)
+    else:  # the data's span decides the grid: count every loaded day
+        loaded = loaded_days(lake, name, None, None, cache=cache)
     data_days = covered | set(loaded)
     start, end, hidden = coverage_window(data_days, start, end, days, today or date.today())
     first, last = (
         (None, None) if explicit else (min(data_days, default=None), max(data_days, default=None))
     )
-    labeled = loaded_days(lake, name, start, end, "labels")
+    labeled = loaded_days(lake, name, start, end, "labels", cache=cache)
     coverage = [
         {
             "day": d.isoformat(),

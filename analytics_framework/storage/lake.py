@@ -23,14 +23,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from analytics_framework.errors import LakeError
 from analytics_framework.faults import fail_point
+
+if TYPE_CHECKING:  # polars is imported where frames are read: `status` only lists files
+    import polars as pl
 
 _CLIENT_LOCK = threading.Lock()
 """Guards the lazy creation of a lake's boto3 client (boto3's default session is not
@@ -102,12 +104,27 @@ class Lake:
 
     def _partitions(self, table: str) -> Iterator[Partition]:
         """Yield the partition of each of ``table``'s data files, in listing order."""
+        for _, partition in self.partition_files(table):
+            yield partition
+
+    def partition_files(self, table: str) -> list[tuple[pafs.FileInfo, Partition]]:
+        """List ``table``'s data files with their partitions, in listing order (one listing).
+
+        A data file is a ``*.parquet`` under ``year=/month=/day=`` whose name does not start
+        with a dot (a local write's temporary file). Each ``FileInfo`` gives ``path`` (without
+        scheme), ``size`` (bytes) and ``mtime_ns``.
+
+        Raises:
+            LakeError: the table cannot be listed.
+        """
         selector = pafs.FileSelector(self.path(table), recursive=True, allow_not_found=True)
+        found = []
         for info in self._list(selector):
             if info.type == pafs.FileType.File and info.path.endswith(".parquet"):
                 m = PARTITION_RE.search(info.path)
-                if m and not Path(info.path).name.startswith("."):
-                    yield Partition(*(int(g) for g in m.groups()))
+                if m and not info.base_name.startswith("."):
+                    found.append((info, Partition(*(int(g) for g in m.groups()))))
+        return found
 
     def read_partition(self, table: str, partition: Partition) -> pl.DataFrame | None:
         """Return a partition's rows, or None when it does not exist."""
@@ -125,6 +142,8 @@ class Lake:
         Raises:
             LakeError: the file cannot be read.
         """
+        import polars as pl
+
         try:
             with self.fs.open_input_file(path) as fh:
                 return pl.read_parquet(fh, columns=columns)
@@ -140,6 +159,7 @@ class Lake:
         Raises:
             LakeError: the file cannot be read.
         """
+        import polars as pl
         import pyarrow.parquet as pq
 
         try:
@@ -184,6 +204,8 @@ class Lake:
 
     def read_table(self, table: str) -> pl.DataFrame:
         """Read a whole table with its partition columns (small lakes, tests, exports)."""
+        import polars as pl
+
         frames = []
         for part in self.partitions(table):
             frame = self.read_partition(table, part)

@@ -277,3 +277,22 @@ def test_personas_on_s3_go_to_user_analytics_and_stay_through_a_collect(s3, mong
         if u["kind"] == "customer" and "persona" in u
     }
     assert kept == set(newer["customer_id"]) and len(kept) < len(want)
+
+
+def test_status_counts_on_s3_equal_the_local_lake_with_either_reader(s3, tmp_path, monkeypatch):
+    from analytics_framework.storage.counts import CountCache, day_counts
+    from analytics_framework.storage.lake import Lake
+
+    assert invoke("collect", "--lake", s3, "--no-enrich").exit_code == 0
+    assert invoke("collect", "--no-enrich").exit_code == 0
+    remote = open_lake(s3, os.environ["AWS_ENDPOINT_URL"])
+    local = day_counts(Lake("lake"), "conversations", "twcs", None, None)
+    assert sum(local.values()) == 1312
+    for reader in ("httpfs", "pyarrow"):
+        monkeypatch.setenv("ANALYTICS_DUCKDB_S3_READER", reader)
+        cache = CountCache(tmp_path / f"{reader}.json", remote.uri)
+        assert day_counts(remote, "conversations", "twcs", None, None, cache) == local, reader
+        week = day_counts(remote, "conversations", "twcs", date(2017, 10, 28), date(2017, 11, 4))
+        assert week == {
+            d: n for d, n in local.items() if date(2017, 10, 28) <= d < date(2017, 11, 4)
+        }
