@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -103,3 +104,20 @@ def test_the_light_catalogue_matches_the_registries():
     assert list(SOURCES) == list(SOURCE_DESCRIPTIONS)
     assert {n: c.description for n, c in SOURCES.items()} == SOURCE_DESCRIPTIONS
     assert tuple(LABELERS) == PROVIDERS
+
+
+def test_a_status_whose_partitions_are_all_counted_loads_neither_polars_nor_duckdb(tmp_path):
+    # status keeps the partitions' counts (storage/counts.py): a second run only lists the lake
+    run, _ = imported(tmp_path, "collect", "--no-enrich")
+    assert run.returncode == 0, run.stderr[-2000:]
+    old = time.time_ns() - 3600 * 10**9  # collected an hour ago: its files can be kept
+    for folder, _, files in os.walk(tmp_path / "lake"):
+        for name in files:
+            os.utime(os.path.join(folder, name), ns=(old, old))
+    first, names = imported(tmp_path, "status", "--format", "json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert {"polars", "duckdb"} <= names  # it counted every partition
+    second, names = imported(tmp_path, "status", "--format", "json")
+    assert second.stdout == first.stdout
+    heavy = {"polars", "duckdb"} | SERVICES
+    assert not names & heavy, sorted(names & heavy)
