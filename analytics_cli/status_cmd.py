@@ -70,7 +70,6 @@ def status(
     from analytics_framework.settings import load_settings
     from analytics_framework.status import pipeline_status, s3_state_pipelines, state_files
     from analytics_framework.storage.counts import CountCache, cache_path
-    from analytics_framework.storage.s3 import open_lake
     from analytics_framework.storage.state_store import (
         S3StateStore,
         StateStore,
@@ -84,7 +83,6 @@ def status(
     settings = load_settings(lake_uri=lake, use_s3_state=use_s3_state)
     start, end = parse_days(start_date, end_date)
     check_range(start, end)
-    lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     ident = lake_id(settings.lake_uri)
     folder = lake_folder(settings.state_dir, settings.lake_uri)
     stores: list[StateStore | S3StateStore]
@@ -93,18 +91,24 @@ def status(
     elif state_file is not None or source is not None:
         stores = [open_store(settings, source or "twcs", state_file)]
     elif settings.use_s3_state:
+        from analytics_framework.storage.s3 import open_lake
+
+        lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
         stores = [open_store(settings, name, None) for name in s3_state_pipelines(lake_)]
     else:
         stores = [StateStore(p, p.stem, ident) for p in state_files(str(folder))]
     stores = [s for s in stores if s.exists()]
     if not stores:
-        where = f"{lake_.uri}/_state/" if settings.use_s3_state else f"{folder}/"
+        where = f"{settings.lake_uri}/_state/" if settings.use_s3_state else f"{folder}/"
         raise ConfigurationError(
             f"no pipeline state for the lake {ident} in {where}: nothing has been "
             "collected into it yet",
             "run 'analytics collect' first, or pass the --lake (or --state-file) you "
             "collected with",
         )
+    from analytics_framework.storage.s3 import open_lake  # pyarrow: only once there is state
+
+    lake_ = open_lake(settings.lake_uri, settings.s3_endpoint_url)
     cache = CountCache(cache_path(folder), lake_.uri)
     found = [pipeline_status(s, lake_, start, end, days=days, cache=cache) for s in stores]
     cache.save()

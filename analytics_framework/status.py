@@ -25,15 +25,17 @@ from __future__ import annotations
 import shlex
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_framework import state as st
 from analytics_framework.dates import day_list
 from analytics_framework.distributed.shards import is_shard_state, shard_plans
 from analytics_framework.errors import ConfigurationError
 from analytics_framework.storage.counts import CountCache, day_counts
-from analytics_framework.storage.lake import Lake
 from analytics_framework.storage.state_store import S3StateStore, StateStore
+
+if TYPE_CHECKING:  # pyarrow only where a lake is opened
+    from analytics_framework.storage.lake import Lake
 
 DEFAULT_DAYS = 31
 """Most days shown in the coverage grid when no range is given (the data's last ones)."""

@@ -83,6 +83,7 @@ def test_status_loads_no_sdk(tmp_path):
     proc, names = imported(tmp_path, "status")
     assert proc.returncode == 2 and "nothing has been collected" in proc.stderr
     assert not names & SERVICES, sorted(names & SERVICES)
+    assert not names & DATA, sorted(names & DATA)  # no state: no lake opened, nothing counted
 
 
 def test_a_collect_without_labeling_or_mongodb_and_a_report_load_no_sdk(tmp_path):

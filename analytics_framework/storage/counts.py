@@ -36,9 +36,11 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analytics_framework.storage.lake import Lake
+if TYPE_CHECKING:  # pyarrow only where a lake is opened
+    from analytics_framework.storage.lake import Lake
+
 
 log = logging.getLogger(__name__)
 
