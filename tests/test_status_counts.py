@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from analytics_cli.app import app
@@ -48,7 +49,14 @@ def counted(monkeypatch) -> list[list[str]]:
     return calls
 
 
-def test_counts_per_pipeline_and_day_then_only_what_changed(tmp_path, monkeypatch):
+@pytest.fixture(params=["pyarrow", "duckdb"])
+def reader(request, monkeypatch):
+    """Count missed partitions with pyarrow (a few files) or DuckDB (many): the same counts."""
+    monkeypatch.setattr(counts, "FEW_FILES", 16 if request.param == "pyarrow" else 0)
+    return request.param
+
+
+def test_counts_per_pipeline_and_day_then_only_what_changed(tmp_path, monkeypatch, reader):
     lake = Lake(str(tmp_path / "lake"))
     write(lake, "conversations", 4, ["files:a", "files:b", "twcs:c"])
     write(lake, "conversations", 5, ["twcs:d"])
@@ -91,7 +99,16 @@ def test_counts_per_pipeline_and_day_then_only_what_changed(tmp_path, monkeypatc
     assert len(calls) == 2
 
 
-def test_a_kept_partition_is_not_opened_again(tmp_path, monkeypatch):
+def test_only_current_labels_count_and_ids_without_a_pipeline_prefix_none(tmp_path, reader):
+    lake = Lake(str(tmp_path / "lake"))
+    ids = ["files:a", "files:b", "files:c", None, "twcs:d", "files"]
+    write(lake, "labels", 4, ids, ["labeled", "failed", None, "labeled", "labeled", "labeled"])
+    write(lake, "labels", 5, ["files:e"], ["failed"])
+    assert day_counts(lake, "labels", "files", None, None) == {date(2024, 3, 4): 1}
+    assert day_counts(lake, "labels", "twcs", None, None) == {date(2024, 3, 4): 1}
+
+
+def test_a_kept_partition_is_not_opened_again(tmp_path, monkeypatch, reader):
     # lake files are replaced, never changed in place: same path, size and time, same rows
     lake = Lake(str(tmp_path / "lake"))
     path = write(lake, "labels", 4, ["files:a", "files:b"], ["labeled", "failed"])
@@ -151,7 +168,7 @@ def test_a_broken_or_foreign_cache_is_ignored_and_an_unwritable_one_not_kept(tmp
     cache.save()  # its folder cannot be made: nothing kept, nothing raised
 
 
-def test_a_pipeline_name_with_a_colon_is_counted_by_its_own_prefix(tmp_path):
+def test_a_pipeline_name_with_a_colon_is_counted_by_its_own_prefix(tmp_path, reader):
     lake = Lake(str(tmp_path / "lake"))
     write(lake, "conversations", 4, ["a:b:1", "a:2", "a:b:3"])
     cache = CountCache(tmp_path / "c.json", lake.uri)
