@@ -9,7 +9,7 @@ import pytest
 
 from analytics_framework.pipeline import collect
 from analytics_framework.settings import load_settings
-from analytics_framework.sources.twcs import TwcsSource, thread_roots
+from analytics_framework.sources.twcs import TwcsSource, integer_keys, thread_roots
 from analytics_framework.storage.lake import Lake
 from tests.conftest import DATA
 
@@ -108,6 +108,29 @@ def test_thread_roots_pointer_doubling_and_loops():
     )
     roots = dict(thread_roots(ids).iter_rows())
     assert roots == {"1": "1", "2": "1", "3": "1", "4": "1", "5": "5", "6": None, "7": None}
+
+
+@pytest.mark.parametrize(
+    ("tweets", "parents", "expected"),
+    [
+        # plain numbers: joined as integers
+        (["10", "11", "12"], [None, "10", "11"], ["10", "10", "10"]),
+        # "07" and "7" are two tweets: the ids stay text, so 12 answers 7, not 07
+        (["07", "7", "12"], [None, None, "7"], ["07", "7", "7"]),
+        # past 2**64: text as well
+        (
+            ["18446744073709551616", "5"],
+            [None, "18446744073709551616"],
+            ["18446744073709551616"] * 2,
+        ),
+    ],
+    ids=["integers", "leading-zero", "past-2**64"],
+)
+def test_thread_roots_match_ids_as_text_whatever_they_look_like(tweets, parents, expected):
+    ids = pl.DataFrame({"_tweet": tweets, "_parent": parents})
+    assert thread_roots(ids)["_root"].to_list() == expected
+    as_integers = integer_keys(ids)["_tweet"].dtype == pl.UInt64
+    assert as_integers == (tweets[0] == "10")
 
 
 def test_thread_roots_of_a_three_tweet_loop_a_self_reply_and_a_reply_below_a_loop():
