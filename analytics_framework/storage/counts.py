@@ -183,8 +183,7 @@ def day_counts(
     found: dict[date, dict[str, int]] = {}
     missing: dict[date, Signature] = {}
     for d, files in wanted.items():
-        signature = [f[:3] for f in files]
-        hit = cache.lookup(table, d, signature) if cache is not None else None
+        hit = cache.lookup(table, d, [f[:3] for f in files]) if cache is not None else None
         if hit is None:
             missing[d] = files
         else:
@@ -195,7 +194,7 @@ def day_counts(
         for d, files in missing.items():
             found[d] = counted.get(d, {})
             if cache is not None and all(now_ns - f[2] >= FRESH_S * 10**9 for f in files):
-                cache.store(table, d, [f[:3] for f in files], found[d])
+                cache.store(table, d, [f[:3] for f in files], found[d])  # without the path
     key = f"{source}:" if ":" in source else source
     return {d: c[key] for d, c in sorted(found.items()) if c.get(key)}
 
@@ -204,8 +203,8 @@ def _count(lake: Lake, table: str, paths: list[str], source: str) -> dict[date, 
     """Count the rows of these partition files of ``table`` per day and pipeline.
 
     Rows are grouped by the part of ``conversation_id`` before its first ``:`` (an id without
-    one is no pipeline's); for a
-    ``source`` whose name contains ``:`` only its own rows are counted, under ``<source>:``.
+    one is no pipeline's); for a ``source`` whose name contains ``:`` only its own rows are
+    counted, under ``<source>:``.
     Only ``conversation_id`` and ``status`` are read, which every file the lake ever wrote
     has. Up to :data:`FEW_FILES` files (a ``status`` after a nightly collect: its new days) are
     read with pyarrow, one after the other, which spares importing DuckDB and polars (0.3 s);
