@@ -14,6 +14,7 @@ from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from analytics_cli import heatmap
 from analytics_cli.render import duration
@@ -47,12 +48,12 @@ def _table(
             header,
             justify="left" if c in keys else "right",
             no_wrap=True,
-            min_width=_width(header, cells[c]),
+            width=_width(header, cells[c]),
         )
     for i in range(len(r.rows)):
         if all(r.rows[i][c] is None for c in columns):
             continue  # a row of another shape (a report with sections): nothing to show here
-        table.add_row(*(cells[c][i] for c in keys + columns))
+        table.add_row(*(Text(cells[c][i]) for c in keys + columns))
     return table
 
 

@@ -164,6 +164,36 @@ def test_topics_by_org_fit_or_say_what_was_left_out(in_tmp, monkeypatch, fractio
     assert "conversations, share_pct" in note and "--format csv" in note
 
 
+def test_a_value_that_looks_like_markup_is_printed_as_written(in_tmp, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    chats = in_tmp / "chats.jsonl"
+    rows = [("customer", "2024-03-04T10:00:00+00:00"), ("agent", "2024-03-04T10:05:00+00:00")]
+    with chats.open("w") as fh:
+        for role, at in rows:
+            msg = {
+                "conversation_id": "c1",
+                "sent_at": at,
+                "role": role,
+                "text": "hi",
+                "org_id": "[bold]acme[/bold]",
+                "sender_id": "a1" if role == "agent" else "u1",
+            }
+            fh.write(json.dumps(msg) + "\n")
+    invoke(
+        "collect",
+        "--source",
+        "files",
+        str(chats),
+        "--no-enrich",
+        "--lake",
+        "lk",
+        "--state-file",
+        "s.json",
+    )
+    table = invoke("report", "--by", "org", "--lake", "lk").stdout
+    assert "[bold]acme[/bold]" in table  # a table cell is text, never rich markup
+
+
 # --- C: status shows the days the data covers --------------------------------------------------
 
 
