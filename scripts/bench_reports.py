@@ -11,6 +11,9 @@ Build the lake first, e.g. 10 million messages:
 ``--labels`` writes synthetic labels (seeded, one per conversation, written partition by
 partition as the enrich stage would) so that the reports that need labels have some; labeling
 10 million messages with a real labeler is its own benchmark (``scripts/bench.py --enrich``).
+``--stages`` writes synthetic stage changes (a third of the conversations become leads that move
+along Mochi's pipeline, as the Mochi source would write them) so that ``funnel`` and the leads of
+``engagement`` have rows to read.
 Each report runs ``--repeat`` times in this process after one warm-up; the table gives the best
 and the median wall time, and the rows returned.
 """
@@ -24,7 +27,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from analytics_framework.model import LABEL_SCHEMA
+from analytics_framework.model import LABEL_SCHEMA, STAGE_CHANGE_SCHEMA
 from analytics_framework.reports import REPORTS, run_report
 from analytics_framework.storage.lake import Lake
 
@@ -97,11 +100,61 @@ def fake_labels(lake: Lake) -> int:
     return total
 
 
+PIPELINE = ["new lead", "qualified", "call booked", "won"]
+
+
+def fake_stages(lake: Lake) -> int:
+    """Write seeded stage changes for a third of the conversations of every partition.
+
+    A lead enters ``new lead`` at its conversation's start, then moves on one stage every few
+    hours (hash-chosen: 1 to 4 stages deep, and one lead in five of those that stop short ends
+    ``lost``). Returns the number of changes written.
+    """
+    total = 0
+    for part in lake.partitions("conversations"):
+        conv = lake.read_partition("conversations", part)
+        if conv is None or conv.height == 0:
+            continue
+        leads = (
+            conv.select("conversation_id", "source", "org_id", "started_at")
+            .with_columns(h=pl.col("conversation_id").hash(seed=11))
+            .filter(pl.col("h") % 3 == 0)
+            .with_columns(
+                depth=(pl.col("h") // 3 % 4 + 1).cast(pl.Int32),
+                lost=(pl.col("h") // 12 % 5 == 0),
+                step_s=(pl.col("h") // 60 % 86_400 + 600).cast(pl.Int64),
+            )
+        )
+        rows = leads.with_columns(
+            i=pl.int_ranges(0, pl.col("depth") + (pl.col("lost") & (pl.col("depth") < 4)))
+        ).explode("i")
+        names = dict(enumerate([*PIPELINE, "lost"]))
+        changes = rows.with_columns(
+            stage=pl.when(pl.col("i") < pl.col("depth"))
+            .then(pl.col("i").cast(pl.Int64))
+            .otherwise(4)
+            .replace_strict(names, return_dtype=pl.String),
+            previous_stage=pl.when(pl.col("i") == 0)
+            .then(None)
+            .otherwise(pl.col("i").clip(upper_bound=pl.col("depth")) - 1)
+            .replace_strict(names, default=None, return_dtype=pl.String),
+            changed_at=pl.col("started_at") + pl.duration(seconds=pl.col("i") * pl.col("step_s")),
+            changed_by=pl.lit("bench"),
+        )
+        changes = changes.select(
+            [pl.col(c).cast(t).alias(c) for c, t in STAGE_CHANGE_SCHEMA.items()]
+        )
+        lake.write_partition("stage_changes", part, changes)
+        total += changes.height
+    return total
+
+
 def main() -> None:
     """Time each case and print a markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("lake")
     ap.add_argument("--labels", action="store_true", help="write synthetic labels first")
+    ap.add_argument("--stages", action="store_true", help="write synthetic stage changes first")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--period", default="weekly")
     args = ap.parse_args()
@@ -110,6 +163,10 @@ def main() -> None:
         t0 = time.perf_counter()
         n = fake_labels(lake)
         print(f"wrote {n:,} synthetic labels in {time.perf_counter() - t0:.1f} s")
+    if args.stages:
+        t0 = time.perf_counter()
+        n = fake_stages(lake)
+        print(f"wrote {n:,} synthetic stage changes in {time.perf_counter() - t0:.1f} s")
     print("| report | options | rows | best s | median s |")
     print("| --- | --- | ---: | ---: | ---: |")
     for name, options in CASES:
