@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -215,4 +216,64 @@ def test_an_unordered_load_publishes_each_day_exactly_from_batches_spanning_ever
         got = lake.read_partition("conversations", Partition(2024, 3, d))
         assert got is not None and set(got["conversation_id"]) == ids
         assert got.height == len(ids)
+    assert lake.list_files(loader.staging_path()) == []
+
+
+def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(tmp_path):
+    """A staged row group from 30 January to 2 February holds no 15 January: publishing that
+    day must not read it (per-column statistics would bound it as 1 January to 30 February)."""
+    from analytics_framework.storage.loader import STAGED_ROW_GROUP, PartitionLoader
+
+    lake = Lake(str(tmp_path / "lake"))
+    loader = PartitionLoader(lake, "load-1", keep_in_memory=False)
+    days = [date(2024, 1, 15) + timedelta(days=i) for i in range(20)]  # 15 Jan ... 3 Feb
+    per_day = STAGED_ROW_GROUP // 4  # each row group spans four days
+    rows = [(f"c{d:%m%d}-{i}", d) for d in days for i in range(per_day)]
+    frame = pl.DataFrame(
+        {
+            "conversation_id": [cid for cid, _ in rows],
+            "started_at": [f"{d}T10:00:00" for _, d in rows],
+            "year": [d.year for _, d in rows],
+            "month": [d.month for _, d in rows],
+            "day": [d.day for _, d in rows],
+        }
+    ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+    loader.stage(0, {"conversations": frame})
+    (path,) = lake.list_files(loader.staging_path())
+    bounds = lake.row_group_days(path)
+    assert bounds is not None and len(bounds) == 5
+    assert bounds[3][:2] == (20240127, 20240130) and bounds[4][:2] == (20240131, 20240203)
+    got = loader._read_days(path, [(2024, 1, 15)])
+    assert got.height == per_day and set(got["day"]) == {15}  # one group read, its day kept
+    loader.finish()
+    for d in days:
+        part = lake.read_partition("conversations", Partition(d.year, d.month, d.day))
+        assert part is not None and part.height == per_day
+        assert "_day_key" not in part.columns  # the staging key never reaches the lake
+
+
+def test_a_staged_file_written_before_the_day_key_is_still_published_exactly(tmp_path):
+    """A load interrupted under an older version left staged files without ``_day_key``: the
+    next run adopts them and publishes each day's rows from the per-column statistics."""
+    from analytics_framework.storage.loader import STAGED_ROW_GROUP, PartitionLoader
+
+    lake = Lake(str(tmp_path / "lake"))
+    loader = PartitionLoader(lake, "load-1")
+    days = [date(2024, 1, 29) + timedelta(days=i) for i in range(6)]  # across 1 February
+    rows = [(f"c{d:%m%d}-{i}", d) for d in days for i in range(STAGED_ROW_GROUP // 2)]
+    frame = pl.DataFrame(
+        {
+            "conversation_id": [cid for cid, _ in rows],
+            "started_at": [f"{d}T10:00:00" for _, d in rows],
+            "year": [d.year for _, d in rows],
+            "month": [d.month for _, d in rows],
+            "day": [d.day for _, d in rows],
+        }
+    ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+    path = loader.staging_path("conversations", "batch-000000.parquet")
+    lake.write_parquet(path, frame, compression="lz4", row_group_size=STAGED_ROW_GROUP)
+    assert PartitionLoader(lake, "load-1").recover() == 1
+    for d in days:
+        part = lake.read_partition("conversations", Partition(d.year, d.month, d.day))
+        assert part is not None and part.height == STAGED_ROW_GROUP // 2
     assert lake.list_files(loader.staging_path()) == []

@@ -40,6 +40,10 @@ thread-safe, and the loader publishes partitions from several threads)."""
 
 REACH_FIX = "check that the lake is reachable and writable (analytics doctor), then re-run"
 
+DAY_KEY = "_day_key"
+"""A staged file's day as one ``YYYYMMDD`` integer beside ``year``/``month``/``day``, so that its
+row groups' statistics bound their days exactly (:meth:`Lake.row_group_days`)."""
+
 PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})")
 
 
@@ -168,14 +172,14 @@ class Lake:
         except (OSError, pa.ArrowException) as exc:
             raise LakeError(f"cannot read {path}: {exc}", REACH_FIX) from None
 
-    def row_group_days(
-        self, path: str
-    ) -> list[tuple[tuple[int, ...], tuple[int, ...], int]] | None:
-        """Return each row group's lowest and highest ``(year, month, day)`` and its rows.
+    def row_group_days(self, path: str) -> list[tuple[int, int, int]] | None:
+        """Return each row group's lowest and highest day, as ``YYYYMMDD`` integers, and its rows.
 
-        From the footer's statistics of the three columns, each column's own minimum and
-        maximum: a day lies in a row group only if each of its parts lies between them. None
-        when a column or a statistic is missing.
+        From the footer's statistics of :data:`DAY_KEY` when the file has that column (the
+        loader's staged files): exact bounds. Otherwise from those of ``year``, ``month`` and
+        ``day``, each column's own minimum and maximum, which bound every row's day but widen a
+        group that crosses a month (31 January to 1 February reads as 1 January to 31
+        February). None when a column or a statistic is missing.
 
         Raises:
             LakeError: the file cannot be read.
@@ -188,18 +192,24 @@ class Lake:
         except (OSError, pa.ArrowException) as exc:
             raise LakeError(f"cannot read {path}: {exc}", REACH_FIX) from None
         names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-        if not all(c in names for c in ("year", "month", "day")):
+        keys = [DAY_KEY] if DAY_KEY in names else ["year", "month", "day"]
+        if not all(c in names for c in keys):
             return None
-        cols = [names.index(c) for c in ("year", "month", "day")]
+        cols = [names.index(c) for c in keys]
         out = []
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
             stats = [group.column(c).statistics for c in cols]
             if not all(s is not None and s.has_min_max for s in stats):
                 return None
-            lo = tuple(s.min for s in stats)  # type: ignore[union-attr]
-            hi = tuple(s.max for s in stats)  # type: ignore[union-attr]
-            out.append((lo, hi, group.num_rows))
+            lo = [int(s.min) for s in stats]  # type: ignore[union-attr]
+            hi = [int(s.max) for s in stats]  # type: ignore[union-attr]
+            if len(keys) == 3:
+                lo, hi = (
+                    [lo[0] * 10_000 + lo[1] * 100 + lo[2]],
+                    [hi[0] * 10_000 + hi[1] * 100 + hi[2]],
+                )
+            out.append((lo[0], hi[0], group.num_rows))
         return out
 
     def read_table(self, table: str) -> pl.DataFrame:
