@@ -222,12 +222,13 @@ def test_an_unordered_load_publishes_each_day_exactly_from_batches_spanning_ever
 def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(tmp_path):
     """A staged row group from 30 January to 2 February holds no 15 January: publishing that
     day must not read it (per-column statistics would bound it as 1 January to 30 February)."""
-    from analytics_framework.storage.loader import STAGED_ROW_GROUP, PartitionLoader
+    from analytics_framework.storage.loader import PartitionLoader, staged_row_group
 
     lake = Lake(str(tmp_path / "lake"))
     loader = PartitionLoader(lake, "load-1", keep_in_memory=False)
-    days = [date(2024, 1, 15) + timedelta(days=i) for i in range(20)]  # 15 Jan ... 3 Feb
-    per_day = STAGED_ROW_GROUP // 4  # each row group spans four days
+    days = [date(2024, 1, 15) + timedelta(days=i) for i in range(80)]  # 15 Jan ... 3 Apr
+    size = staged_row_group(80 * 256)
+    per_day = size // 4  # each row group spans four days
     rows = [(f"c{d:%m%d}-{i}", d) for d in days for i in range(per_day)]
     frame = pl.DataFrame(
         {
@@ -238,10 +239,11 @@ def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(t
             "day": [d.day for _, d in rows],
         }
     ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+    assert staged_row_group(frame.height) == size
     loader.stage(0, {"conversations": frame})
     (path,) = lake.list_files(loader.staging_path())
     bounds = lake.row_group_days(path)
-    assert bounds is not None and len(bounds) == 5
+    assert bounds is not None and len(bounds) == 20
     assert bounds[3][:2] == (20240127, 20240130) and bounds[4][:2] == (20240131, 20240203)
     got = loader._read_days(path, [(2024, 1, 15)])
     assert got.height == per_day and set(got["day"]) == {15}  # one group read, its day kept

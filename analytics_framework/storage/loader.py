@@ -38,12 +38,22 @@ UPSERT_KEY = "conversation_id"
 DAY_OF_ROW = pl.col("year") * 10_000 + pl.col("month") * 100 + pl.col("day")
 """A row's partition day as one ``YYYYMMDD`` integer (the staged files' ``DAY_KEY``)."""
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 25_000
 """About the most staged rows a publishing thread reads at once (``PartitionLoader._chunks``)."""
 
-STAGED_ROW_GROUP = 1024
-"""Rows per row group of a staged file not kept in memory (sorted by day): a day's rows are
-read from the few row groups that hold it."""
+STAGED_ROW_GROUP = 512
+"""Most rows per row group of a staged file not kept in memory (sorted by day): a day's rows
+are read from the few row groups that hold it."""
+
+STAGED_GROUPS = 16
+"""Row groups a smaller staged file is cut into (at least 64 rows each): a batch of 1,000
+conversations spanning a year is 16 groups of about 23 days, so a thread publishing a quarter
+reads a quarter of it, not the whole file (:func:`staged_row_group`)."""
+
+
+def staged_row_group(rows: int) -> int:
+    """Return the row-group size of a staged file of ``rows`` rows (not kept in memory)."""
+    return min(STAGED_ROW_GROUP, max(64, -(-rows // STAGED_GROUPS)))
 
 
 class PartitionLoader:
@@ -89,8 +99,8 @@ class PartitionLoader:
         """Durably stage one batch; returns the partitions it touches.
 
         Kept in memory (an ordered source), a batch is written as it is; otherwise sorted by
-        day in row groups of :data:`STAGED_ROW_GROUP` rows, so that publishing a few days reads
-        only the row groups that hold them.
+        day in row groups of at most :data:`STAGED_ROW_GROUP` rows (:func:`staged_row_group`),
+        so that publishing a few days reads only the row groups that hold them.
 
         Args:
             seq: the batch's sequence number in this load.
@@ -113,7 +123,7 @@ class PartitionLoader:
                         DAY_OF_ROW.cast(pl.Int32).alias(DAY_KEY)
                     ),
                     compression="lz4",
-                    row_group_size=STAGED_ROW_GROUP,
+                    row_group_size=staged_row_group(frame.height),
                 )
             self._staged[path] = (table, parts)
             touched |= parts
