@@ -219,6 +219,20 @@ def test_an_unordered_load_publishes_each_day_exactly_from_batches_spanning_ever
     assert lake.list_files(loader.staging_path()) == []
 
 
+def day_sorted_conversations(days: list[date], per_day: int) -> pl.DataFrame:
+    """``per_day`` conversations on each of ``days``, in day order, with partition columns."""
+    rows = [(f"c{d:%m%d}-{i}", d) for d in days for i in range(per_day)]
+    return pl.DataFrame(
+        {
+            "conversation_id": [cid for cid, _ in rows],
+            "started_at": [f"{d}T10:00:00" for _, d in rows],
+            "year": [d.year for _, d in rows],
+            "month": [d.month for _, d in rows],
+            "day": [d.day for _, d in rows],
+        }
+    ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+
+
 def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(tmp_path):
     """A staged row group from 30 January to 2 February holds no 15 January: publishing that
     day must not read it (per-column statistics would bound it as 1 January to 30 February)."""
@@ -229,16 +243,7 @@ def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(t
     days = [date(2024, 1, 15) + timedelta(days=i) for i in range(80)]  # 15 Jan ... 3 Apr
     size = staged_row_group(80 * 256)
     per_day = size // 4  # each row group spans four days
-    rows = [(f"c{d:%m%d}-{i}", d) for d in days for i in range(per_day)]
-    frame = pl.DataFrame(
-        {
-            "conversation_id": [cid for cid, _ in rows],
-            "started_at": [f"{d}T10:00:00" for _, d in rows],
-            "year": [d.year for _, d in rows],
-            "month": [d.month for _, d in rows],
-            "day": [d.day for _, d in rows],
-        }
-    ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+    frame = day_sorted_conversations(days, per_day)
     assert staged_row_group(frame.height) == size
     loader.stage(0, {"conversations": frame})
     (path,) = lake.list_files(loader.staging_path())
@@ -262,16 +267,7 @@ def test_a_staged_file_written_before_the_day_key_is_still_published_exactly(tmp
     lake = Lake(str(tmp_path / "lake"))
     loader = PartitionLoader(lake, "load-1")
     days = [date(2024, 1, 29) + timedelta(days=i) for i in range(6)]  # across 1 February
-    rows = [(f"c{d:%m%d}-{i}", d) for d in days for i in range(STAGED_ROW_GROUP // 2)]
-    frame = pl.DataFrame(
-        {
-            "conversation_id": [cid for cid, _ in rows],
-            "started_at": [f"{d}T10:00:00" for _, d in rows],
-            "year": [d.year for _, d in rows],
-            "month": [d.month for _, d in rows],
-            "day": [d.day for _, d in rows],
-        }
-    ).with_columns(pl.col("year", "month", "day").cast(pl.Int32))
+    frame = day_sorted_conversations(days, STAGED_ROW_GROUP // 2)
     path = loader.staging_path("conversations", "batch-000000.parquet")
     lake.write_parquet(path, frame, compression="lz4", row_group_size=STAGED_ROW_GROUP)
     assert PartitionLoader(lake, "load-1").recover() == 1
