@@ -261,7 +261,8 @@ def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(t
 
 def test_a_staged_file_written_before_the_day_key_is_still_published_exactly(tmp_path):
     """A load interrupted under an older version left staged files without ``_day_key``: the
-    next run adopts them and publishes each day's rows from the per-column statistics."""
+    resumed load adopts them, stages its own batches beside them, and publishes each day's rows
+    from both (the old file's bounds from the per-column statistics)."""
     from analytics_framework.storage.loader import STAGED_ROW_GROUP, PartitionLoader
 
     lake = Lake(str(tmp_path / "lake"))
@@ -270,8 +271,15 @@ def test_a_staged_file_written_before_the_day_key_is_still_published_exactly(tmp
     frame = day_sorted_conversations(days, STAGED_ROW_GROUP // 2)
     path = loader.staging_path("conversations", "batch-000000.parquet")
     lake.write_parquet(path, frame, compression="lz4", row_group_size=STAGED_ROW_GROUP)
-    assert PartitionLoader(lake, "load-1").recover() == 1
+    resumed = PartitionLoader(lake, "load-1")
+    assert resumed.adopt() == 1
+    later = day_sorted_conversations(days, 3).with_columns(
+        pl.col("conversation_id").str.replace("^c", "later-")
+    )
+    resumed.stage(1, {"conversations": later})  # staged by this version, beside the old file
+    resumed.finish()
     for d in days:
         part = lake.read_partition("conversations", Partition(d.year, d.month, d.day))
-        assert part is not None and part.height == STAGED_ROW_GROUP // 2
+        assert part is not None and part.height == STAGED_ROW_GROUP // 2 + 3
+        assert part.columns == frame.drop("year", "month", "day").columns
     assert lake.list_files(loader.staging_path()) == []

@@ -231,7 +231,7 @@ class PartitionLoader:
             frames = []
             for path, parts in sorted(wanted.items()):
                 frames.append(self._read_days(path, [(p.year, p.month, p.day) for p in parts]))
-            merged = pl.concat(frames, how="vertical_relaxed")
+            merged = pl.concat(frames, how="diagonal_relaxed")
             del frames
             by_day = merged.partition_by("year", "month", "day", as_dict=True)
             del merged
@@ -255,7 +255,7 @@ class PartitionLoader:
         """
         kept = [self._frames[p][part] for p in sorted(paths) if p in self._frames]
         new = pl.concat(kept + ([read] if read is not None else []), how="vertical_relaxed").drop(
-            "year", "month", "day", DAY_KEY, strict=False
+            "year", "month", "day"
         )
         old = self.lake.read_partition(table, part)
         if old is not None and old.height:
@@ -274,14 +274,17 @@ class PartitionLoader:
     def _read_days(self, path: str, days: list[tuple[int, int, int]]) -> pl.DataFrame:
         """Read the rows of ``days`` from a staged file: only the row groups that may hold them.
 
-        All of it when the file has no statistics; either way only those days' rows are kept.
+        All of it when the file has no statistics; either way only those days' rows are kept,
+        without :data:`DAY_KEY` (files staged before it existed have none).
         """
         keys = [y * 10_000 + m * 100 + d for y, m, d in days]
         groups = self._row_groups(path)
         if groups is None:
-            return self.lake.read_file(path).filter(DAY_OF_ROW.is_in(keys))
-        chosen = [i for i, (lo, hi, _) in enumerate(groups) if any(lo <= k <= hi for k in keys)]
-        return self.lake.read_row_groups(path, chosen).filter(DAY_OF_ROW.is_in(keys))
+            frame = self.lake.read_file(path)
+        else:
+            chosen = [i for i, (lo, hi, _) in enumerate(groups) if any(lo <= k <= hi for k in keys)]
+            frame = self.lake.read_row_groups(path, chosen)
+        return frame.filter(DAY_OF_ROW.is_in(keys)).drop(DAY_KEY, strict=False)
 
     def _row_groups(self, path: str) -> list[tuple[int, int, int]] | None:
         """Return a staged file's row groups' day bounds and rows, read once (its footer)."""
