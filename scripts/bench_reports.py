@@ -6,7 +6,7 @@ Build the lake first, e.g. 10 million messages:
         --out bench-data/m10m.parquet
     uv run analytics collect --source files bench-data/m10m.parquet --lake bench-data/lake10m \
         --no-enrich --batch-size 10000 --state-file bench-data/s10m.json
-    uv run python scripts/bench_reports.py bench-data/lake10m --labels
+    uv run python scripts/bench_reports.py bench-data/lake10m --labels --stages
 
 ``--labels`` writes synthetic labels (seeded, one per conversation, written partition by
 partition as the enrich stage would) so that the reports that need labels have some; labeling
