@@ -283,3 +283,26 @@ def test_a_staged_file_written_before_the_day_key_is_still_published_exactly(tmp
         assert part is not None and part.height == STAGED_ROW_GROUP // 2 + 3
         assert part.columns == frame.drop("year", "month", "day").columns
     assert lake.list_files(loader.staging_path()) == []
+
+
+def test_a_resumed_ordered_load_publishes_its_kept_and_its_re_read_batches_together(tmp_path):
+    """An ordered load keeps its batches in memory; resumed, it re-reads the batches it staged
+    before (adopted from disk). A day held by both gets the rows of both, even when the older
+    file lacks a column the newer batch has."""
+    from analytics_framework.storage.loader import PartitionLoader
+
+    lake = Lake(str(tmp_path / "lake"))
+    days = [date(2024, 3, 4), date(2024, 3, 5)]
+    before = PartitionLoader(lake, "load-1", keep_in_memory=True)
+    before.stage(0, {"conversations": day_sorted_conversations(days, 4)})
+    resumed = PartitionLoader(lake, "load-1", keep_in_memory=True)
+    assert resumed.adopt() == 1
+    later = day_sorted_conversations(days, 2).with_columns(
+        pl.col("conversation_id").str.replace("^c", "later-"), stage=pl.lit("qualified")
+    )
+    resumed.stage(1, {"conversations": later})
+    resumed.finish()
+    for d in days:
+        part = lake.read_partition("conversations", Partition(d.year, d.month, d.day))
+        assert part is not None and part.height == 6
+        assert part.filter(pl.col("stage").is_not_null()).height == 2

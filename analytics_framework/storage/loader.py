@@ -35,7 +35,11 @@ SORT_KEYS = {
 
 UPSERT_KEY = "conversation_id"
 
-DAY_OF_ROW = pl.col("year") * 10_000 + pl.col("month") * 100 + pl.col("day")
+DAY_OF_ROW = (
+    pl.col("year").cast(pl.Int32) * 10_000
+    + pl.col("month").cast(pl.Int32) * 100
+    + pl.col("day").cast(pl.Int32)
+)
 """A row's partition day as one ``YYYYMMDD`` integer (the staged files' ``DAY_KEY``)."""
 
 CHUNK_ROWS = 25_000
@@ -253,8 +257,9 @@ class PartitionLoader:
         Returns ``part`` and the conversations new to it (tracked moves; none for other tables):
         the caller records them, in order, once every partition of the batch is written.
         """
+        # by name: a resumed load's re-read files may predate a column its new batches have
         kept = [self._frames[p][part] for p in sorted(paths) if p in self._frames]
-        new = pl.concat(kept + ([read] if read is not None else []), how="vertical_relaxed").drop(
+        new = pl.concat(kept + ([read] if read is not None else []), how="diagonal_relaxed").drop(
             "year", "month", "day"
         )
         old = self.lake.read_partition(table, part)
