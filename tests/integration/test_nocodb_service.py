@@ -389,9 +389,11 @@ def test_updated_at_where(nocodb: NocoDB, changes: dict):
     # null rows never match a comparison; blank / notblank test for null
     assert got("(UpdatedAt,blank)") == [1, 2, 5, 6, 8, 9, 10]
     assert got("(UpdatedAt,notblank)") == [3, 4, 7]
-    # TRAP: "is null" is silently ignored (every row), "eq null" matches nothing
+    # TRAP: "is null" is silently ignored (every row), "eq null" is no null test: it never
+    # matches the null rows (it usually matches nothing; once in CI it matched row 7, edited
+    # in the same run, so only that much is asserted)
     assert got("(UpdatedAt,is,null)") == list(range(1, 11))
-    assert got("(UpdatedAt,eq,null)") == []
+    assert not set(got("(UpdatedAt,eq,null)")) & {1, 2, 5, 6, 8, 9, 10}
     # incremental read: changed OR created since the cursor (new rows have UpdatedAt null)
     assert got(
         f"(UpdatedAt,ge,exactDate,{second[:19]})~or(CreatedAt,ge,exactDate,{second[:19]})"
