@@ -250,7 +250,7 @@ def test_staged_row_groups_that_cross_a_month_are_read_only_for_their_own_days(t
     bounds = lake.row_group_days(path)
     assert bounds is not None and len(bounds) == 20
     assert bounds[3][:2] == (20240127, 20240130) and bounds[4][:2] == (20240131, 20240203)
-    got = loader._read_days(path, [(2024, 1, 15)])
+    got = loader._read_days(path, [Partition(2024, 1, 15)])
     assert got.height == per_day and set(got["day"]) == {15}  # one group read, its day kept
     loader.finish()
     for d in days:

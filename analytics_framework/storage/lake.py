@@ -41,8 +41,15 @@ thread-safe, and the loader publishes partitions from several threads)."""
 REACH_FIX = "check that the lake is reachable and writable (analytics doctor), then re-run"
 
 DAY_KEY = "_day_key"
-"""A staged file's day as one ``YYYYMMDD`` integer beside ``year``/``month``/``day``, so that its
-row groups' statistics bound their days exactly (:meth:`Lake.row_group_days`)."""
+"""A staged file's day as one ``YYYYMMDD`` integer (:func:`day_key`) beside ``year``,
+``month`` and ``day``, so that its row groups' statistics bound their days exactly
+(:meth:`Lake.row_group_days`)."""
+
+
+def day_key(year: int, month: int, day: int) -> int:
+    """Return a day as the integer ``YYYYMMDD`` (ordered as the days are)."""
+    return year * 10_000 + month * 100 + day
+
 
 PARTITION_RE = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})")
 
@@ -59,6 +66,11 @@ class Partition:
     def path(self) -> str:
         """Relative Hive path, ``year=YYYY/month=MM/day=DD``."""
         return f"year={self.year:04d}/month={self.month:02d}/day={self.day:02d}"
+
+    @property
+    def key(self) -> int:
+        """The day as ``YYYYMMDD`` (:func:`day_key`)."""
+        return day_key(self.year, self.month, self.day)
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
@@ -204,11 +216,8 @@ class Lake:
                 return None
             lo = [int(s.min) for s in stats]  # type: ignore[union-attr]
             hi = [int(s.max) for s in stats]  # type: ignore[union-attr]
-            if len(keys) == 3:
-                lo, hi = (
-                    [lo[0] * 10_000 + lo[1] * 100 + lo[2]],
-                    [hi[0] * 10_000 + hi[1] * 100 + hi[2]],
-                )
+            if len(keys) == 3:  # each part's own bounds: they bound every row's key
+                lo, hi = [day_key(*lo)], [day_key(*hi)]
             out.append((lo[0], hi[0], group.num_rows))
         return out
 

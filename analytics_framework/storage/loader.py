@@ -40,7 +40,8 @@ DAY_OF_ROW = (
     + pl.col("month").cast(pl.Int32) * 100
     + pl.col("day").cast(pl.Int32)
 )
-"""A row's partition day as one ``YYYYMMDD`` integer (the staged files' ``DAY_KEY``)."""
+"""A row's partition day as one ``YYYYMMDD`` integer, Int32 (:func:`~.lake.day_key` over
+columns; the staged files' ``DAY_KEY``)."""
 
 CHUNK_ROWS = 25_000
 """About the most staged rows a publishing thread reads at once (``PartitionLoader._chunks``)."""
@@ -124,7 +125,7 @@ class PartitionLoader:
                 self.lake.write_parquet(
                     path,
                     pl.concat([by_day[day] for day in sorted(by_day)]).with_columns(
-                        DAY_OF_ROW.cast(pl.Int32).alias(DAY_KEY)
+                        DAY_OF_ROW.alias(DAY_KEY)
                     ),
                     compression="lz4",
                     row_group_size=staged_row_group(frame.height),
@@ -232,9 +233,7 @@ class PartitionLoader:
             # one frame of the chunk's rows from every staged file (in file order), cut once
             # by day: a frame per file and day would be thousands of tiny frames, each column
             # its own allocations (a Facebook export's 48 batches x 366 days held 400 MiB)
-            frames = []
-            for path, parts in sorted(wanted.items()):
-                frames.append(self._read_days(path, [(p.year, p.month, p.day) for p in parts]))
+            frames = [self._read_days(path, parts) for path, parts in sorted(wanted.items())]
             merged = pl.concat(frames, how="diagonal_relaxed")
             del frames
             by_day = merged.partition_by("year", "month", "day", as_dict=True)
@@ -276,13 +275,13 @@ class PartitionLoader:
         )
         return part, arrived.to_list()
 
-    def _read_days(self, path: str, days: list[tuple[int, int, int]]) -> pl.DataFrame:
-        """Read the rows of ``days`` from a staged file: only the row groups that may hold them.
+    def _read_days(self, path: str, parts: list[Partition]) -> pl.DataFrame:
+        """Read the rows of ``parts`` from a staged file: only the row groups that may hold them.
 
         All of it when the file has no statistics; either way only those days' rows are kept,
         without :data:`DAY_KEY` (files staged before it existed have none).
         """
-        keys = [y * 10_000 + m * 100 + d for y, m, d in days]
+        keys = [p.key for p in parts]
         groups = self._row_groups(path)
         if groups is None:
             frame = self.lake.read_file(path)
